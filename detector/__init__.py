@@ -1,0 +1,1 @@
+"""MeshPulse: anomaly detection and safe feedback for Istio service meshes."""

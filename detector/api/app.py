@@ -1,0 +1,104 @@
+"""``create_app(settings)``: nothing is built at import time; the lifespan owns the moving parts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI
+
+from detector.api.app_state import Runtime
+from detector.api.routes import anomalies, health, score, services
+from detector.notify.alertmanager import AlertmanagerNotifier, Notifier, NullNotifier
+from detector.pipeline import Pipeline
+from detector.scrape.source import MetricSource, PrometheusSource
+from detector.settings import Settings
+from detector.store.sqlite import StateStore
+
+log = logging.getLogger(__name__)
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    source: MetricSource | None = None,
+    notifier: Notifier | None = None,
+    store: StateStore | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Pipeline:
+    """The production wiring; tests pass their own collaborators."""
+    source = source or PrometheusSource(
+        settings.prometheus_url,
+        window=settings.rate_window,
+        namespaces=settings.namespaces,
+        services=settings.services,
+        timeout_s=settings.query_timeout_s,
+    )
+    if notifier is None:
+        notifier = (
+            AlertmanagerNotifier(settings.alertmanager_url) if settings.alertmanager_url else NullNotifier()
+        )
+    return Pipeline(
+        settings,
+        source=source,
+        store=store or StateStore(settings.state_path),
+        notifier=notifier,
+        clock=clock,
+    )
+
+
+def _safe_cycle(pipeline: Pipeline) -> None:
+    """A cycle that raises must not kill the scheduler; it is logged and the next one runs."""
+    try:
+        pipeline.run_cycle()
+    except Exception:
+        log.exception("cycle crashed")
+        pipeline.status.ok, pipeline.status.error = False, "the last cycle crashed; see the logs"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    source: MetricSource | None = None,
+    notifier: Notifier | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pipeline = build_pipeline(settings, source=source, notifier=notifier, clock=clock)
+        app.state.runtime = Runtime(settings, pipeline, pipeline.store, clock)
+        scheduler = BackgroundScheduler(timezone="UTC")
+        if settings.run_scheduler:
+            scheduler.add_job(
+                _safe_cycle,
+                "interval",
+                args=[pipeline],
+                seconds=settings.scrape_interval_s,
+                next_run_time=datetime.now(UTC),
+                max_instances=1,
+                coalesce=True,
+                id="cycle",
+            )
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
+            pipeline.store.close()
+
+    app = FastAPI(
+        title="MeshPulse",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Anomaly detection and safe feedback for Istio service meshes.",
+    )
+    for module in (health, services, anomalies, score):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,18 @@
+"""The runtime the lifespan hands to the routes (kept apart from ``app`` so routes can import it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from detector.pipeline import Pipeline
+from detector.settings import Settings
+from detector.store.sqlite import StateStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pipeline: Pipeline
+    store: StateStore
+    clock: Callable[[], float]

@@ -1,0 +1,189 @@
+"""Detector state for every watched series, scored in one kernel call per cycle.
+
+The bank maps :class:`SeriesKey` → a row of state arrays. Series come and go (pods
+are rescheduled), so rows are added on first sight and dropped by :meth:`forget`;
+the scrape stage decides what is stale. State exports as plain floats keyed by
+``SeriesKey.id`` so the store can persist it and a restart resumes warm.
+
+>>> import numpy as np
+>>> from detector.series import Scope, SeriesBlock, SeriesKey, Signal
+>>> key = SeriesKey("cart", "default", Signal.P99)
+>>> bank = DetectionBank(RobustEWMA(grace=5))
+>>> block = SeriesBlock([key], np.arange(30) * 15.0, np.r_[np.full(29, 40.0), 400.0])
+>>> bool(bank.score(block).score[0, -1] > 0.9)
+True
+>>> sorted(bank.export_state()[key.id])
+['count', 'level', 'scale']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detector.detect.robust_ewma import EWMAState, ParamArrays, RobustEWMA, SeriesParams
+from detector.series import SeriesBlock, SeriesKey, Signal
+
+# Why these floors (sigma floors; the score reaches 0.5 at `threshold` (3.5) of them):
+# * rate: traffic is bursty and diurnal; a change under ~35 % is not worth a look,
+#   and below ~0.2 req/s everything is noise. Both a surge and a drop matter.
+# * error ratio: only rises matter; a flat 0 % must not make one stray 5xx an
+#   incident, so a rise must reach ~2 percentage points above the usual level.
+# * latency (ms, as in istio_request_duration_milliseconds): only rises matter;
+#   ~35 % slower, and never less than ~7 ms (sub-ms jitter of a fast service is noise).
+_DEFAULTS: dict[Signal, SeriesParams] = {
+    Signal.RATE: SeriesParams(direction=0, abs_floor=0.05, rel_floor=0.1),
+    Signal.ERROR_RATIO: SeriesParams(direction=1, abs_floor=0.005, rel_floor=0.1),
+    Signal.P50: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.1),
+    Signal.P90: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.1),
+    Signal.P99: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.1),
+}
+
+
+def default_params(key: SeriesKey) -> SeriesParams:
+    """What an SRE would call anomalous for this kind of series.
+
+    >>> default_params(SeriesKey("a", "ns", Signal.ERROR_RATIO)).direction
+    1
+    """
+    return _DEFAULTS[key.signal]
+
+
+@dataclass
+class ScoredBlock:
+    """A :class:`SeriesBlock` with the detector's verdict; arrays are (N, T) float64.
+
+    ``score`` is NaN where there was no data; ``expected``/``lower``/``upper`` are the
+    baseline and the band where the score crosses 0.5 (NaN before a series' first point).
+    """
+
+    keys: list[SeriesKey]
+    timestamps: np.ndarray
+    values: np.ndarray = field(repr=False)
+    score: np.ndarray = field(repr=False)
+    expected: np.ndarray = field(repr=False)
+    lower: np.ndarray = field(repr=False)
+    upper: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class DetectionBank:
+    """Per-series detector state, keyed by :class:`SeriesKey`."""
+
+    def __init__(
+        self,
+        detector: RobustEWMA | None = None,
+        params_for: Callable[[SeriesKey], SeriesParams] = default_params,
+    ):
+        self.detector = detector if detector is not None else RobustEWMA()
+        self.params_for = params_for
+        self._rows: dict[SeriesKey, int] = {}
+        self._state = self.detector.new_state(0)
+        self._params = ParamArrays.from_params([])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    @property
+    def keys(self) -> list[SeriesKey]:
+        return list(self._rows)
+
+    def score(self, block: SeriesBlock) -> ScoredBlock:
+        """Score every series of ``block`` in one kernel call, advancing their state."""
+        if len(set(block.keys)) != len(block.keys):
+            raise ValueError("block has duplicate series keys; each series must appear once")
+        self._add([k for k in block.keys if k not in self._rows])
+        rows = np.fromiter((self._rows[k] for k in block.keys), dtype=np.intp, count=len(block.keys))
+        state = EWMAState(self._state.level[rows], self._state.scale[rows], self._state.count[rows])
+        params = ParamArrays(
+            self._params.direction[rows], self._params.abs_floor[rows], self._params.rel_floor[rows]
+        )
+        out = self.detector.score(state, block.values, params)
+        self._state.level[rows], self._state.scale[rows], self._state.count[rows] = (
+            state.level,
+            state.scale,
+            state.count,
+        )
+        return ScoredBlock(
+            list(block.keys),
+            block.timestamps.copy(),
+            block.values.copy(),
+            out.score,
+            out.expected,
+            out.lower,
+            out.upper,
+        )
+
+    def forget(self, keys: Iterable[SeriesKey]) -> None:
+        """Drop the state of ``keys`` (unknown keys are ignored)."""
+        drop = {self._rows[k] for k in keys if k in self._rows}
+        if not drop:
+            return
+        keep = np.array([r for r in range(len(self._rows)) if r not in drop], dtype=np.intp)
+        self._state = EWMAState(self._state.level[keep], self._state.scale[keep], self._state.count[keep])
+        self._params = ParamArrays(
+            self._params.direction[keep], self._params.abs_floor[keep], self._params.rel_floor[keep]
+        )
+        survivors = [k for k, r in sorted(self._rows.items(), key=lambda kv: kv[1]) if r not in drop]
+        self._rows = {k: i for i, k in enumerate(survivors)}
+
+    def export_state(self) -> dict[str, dict[str, float]]:
+        """JSON-able state: ``{key.id: {"level", "scale", "count"}}``.
+
+        Series that have never seen a finite point are left out: they have nothing
+        to resume, and leaving them out keeps NaN out of the JSON.
+        """
+        out: dict[str, dict[str, float]] = {}
+        for key, row in self._rows.items():
+            if self._state.count[row] > 0:
+                out[key.id] = {
+                    "level": float(self._state.level[row]),
+                    "scale": float(self._state.scale[row]),
+                    "count": float(self._state.count[row]),
+                }
+        return out
+
+    def import_state(self, state: Mapping[str, Mapping[str, float]]) -> None:
+        """Restore what :meth:`export_state` produced; known keys are overwritten.
+
+        Parameters come from ``params_for``, not the export, so a changed default
+        applies on restart.
+        """
+        parsed = {SeriesKey.from_id(key_id): _parse_row(key_id, row) for key_id, row in state.items()}
+        self._add([k for k in parsed if k not in self._rows])
+        for key, (level, scale, count) in parsed.items():
+            row = self._rows[key]
+            self._state.level[row], self._state.scale[row], self._state.count[row] = level, scale, count
+
+    def _add(self, keys: list[SeriesKey]) -> None:
+        if not keys:
+            return
+        start = len(self._rows)
+        self._rows.update({k: start + i for i, k in enumerate(keys)})
+        fresh = self.detector.new_state(len(keys))
+        self._state = EWMAState(
+            *(np.concatenate([getattr(self._state, f), getattr(fresh, f)]) for f in EWMAState.FIELDS)
+        )
+        new_params = ParamArrays.from_params([self.params_for(k) for k in keys])
+        self._params = ParamArrays(
+            np.concatenate([self._params.direction, new_params.direction]),
+            np.concatenate([self._params.abs_floor, new_params.abs_floor]),
+            np.concatenate([self._params.rel_floor, new_params.rel_floor]),
+        )
+
+
+def _parse_row(key_id: str, row: Mapping[str, float]) -> tuple[float, float, int]:
+    try:
+        level, scale, count = float(row["level"]), float(row["scale"]), int(row["count"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"detector state for {key_id!r} is malformed: {row!r}") from exc
+    if count < 1 or not (np.isfinite(level) and np.isfinite(scale)) or scale < 0:
+        raise ValueError(f"detector state for {key_id!r} is out of range: {row!r}")
+    return level, scale, count

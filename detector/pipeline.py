@@ -1,0 +1,219 @@
+"""The whole data flow, written out once: ``scrape → detect → decide → notify → store``.
+
+The scheduler only calls :meth:`Pipeline.run_cycle`. Each cycle asks the metric
+source for the points since the last successful cycle (the first one pulls the
+whole lookback window to warm the detectors), scores every series in one batched
+kernel call, opens and closes events, sends what Alertmanager must hear, and
+commits events, detector state and alert bookkeeping in one transaction.
+
+A failed query leaves ``last_end`` where it was, so the next cycle catches up on
+what was missed instead of skipping it, and nothing is scored from no data.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from detector.detect.bank import DetectionBank, ScoredBlock
+from detector.detect.events import AnomalyEvent, EventTracker
+from detector.notify.alertmanager import AlertDispatcher, Notifier, NotifyError
+from detector.recent import RecentWindow
+from detector.scrape.source import MetricSource, ScrapeError
+from detector.series import Scope
+from detector.settings import Settings
+from detector.store.sqlite import CycleRecord, StateStore
+from detector.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+STATE_NAME = "pipeline"
+
+
+@dataclass
+class SourceStatus:
+    """What ``/readyz`` reports about the metric source."""
+
+    ok: bool = False
+    error: str = "no cycle has run yet"
+    last_cycle_at: float | None = None
+    last_success_at: float | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: MetricSource,
+        store: StateStore,
+        notifier: Notifier,
+        bank: DetectionBank | None = None,
+        tracker: EventTracker | None = None,
+        dispatcher: AlertDispatcher | None = None,
+        telemetry: Telemetry | None = None,
+        recent: RecentWindow | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.store = store
+        self.notifier = notifier
+        self.bank = bank or DetectionBank()
+        self.tracker = tracker or EventTracker()
+        self.dispatcher = dispatcher or AlertDispatcher(
+            resend_s=settings.alert_resend_s, dashboard_url=settings.dashboard_url
+        )
+        self.telemetry = telemetry or Telemetry()
+        self.recent = recent or RecentWindow()
+        self.clock = clock
+        self.status = SourceStatus()
+        self.last_end: float | None = None
+        self._restore()
+
+    # the cycle ----------------------------------------------------------------------------------
+    def run_cycle(self) -> CycleRecord:
+        started = self.clock()
+        step = self.settings.scrape_interval_s
+        end = math.floor((started - min(step, 5.0)) / step) * step
+        start = self._next_start(end, step)
+        self.status.last_cycle_at = started
+        try:
+            with self.telemetry.cycle_duration.labels("query").time():
+                block = self.source.fetch(start, end, step) if start <= end else None
+        except ScrapeError as exc:
+            return self._failed(started, str(exc))
+        if block is None:
+            return CycleRecord(started, self.clock() - started, True, 0)
+        with self.telemetry.cycle_duration.labels("detect").time():
+            scored = self.bank.score(block)
+            changes = self.tracker.update(scored)
+        self.recent.add(
+            scored.keys,
+            scored.timestamps,
+            values=scored.values,
+            expected=scored.expected,
+            lower=scored.lower,
+            upper=scored.upper,
+            score=scored.score,
+        )
+        self._forget_stale(end)
+        with self.telemetry.cycle_duration.labels("notify").time():
+            # events that opened and closed inside the warm-up history are stored, not paged
+            warm_up = self.last_end is None
+            self._notify(started, [] if warm_up else [c.event for c in changes if c.kind == "closed"])
+        self.last_end = end
+        record = CycleRecord(started, self.clock() - started, True, len(scored.keys))
+        self._commit(record, [c.event for c in changes])
+        self._observe(scored, record)
+        return record
+
+    def _next_start(self, end: float, step: float) -> float:
+        oldest = end - self.settings.lookback_s
+        if self.last_end is None:
+            return math.ceil(oldest / step) * step
+        return max(self.last_end + step, math.ceil(oldest / step) * step)
+
+    def _failed(self, started: float, error: str) -> CycleRecord:
+        log.warning("cycle failed: %s", error)
+        self.status.ok, self.status.error = False, error
+        self.telemetry.query_failures.inc()
+        self.telemetry.cycles.labels("failed").inc()
+        record = CycleRecord(started, self.clock() - started, False, 0, error)
+        self.store.record_failure(record)
+        return record
+
+    def _notify(self, now: float, closed: list[AnomalyEvent]) -> None:
+        alerts = self.dispatcher.due(now, self.tracker.active(), closed)
+        if not alerts:
+            return
+        try:
+            self.notifier.send(alerts)
+        except NotifyError as exc:
+            log.warning("alerts kept for the next cycle: %s", exc)
+            self.telemetry.alert_failures.inc()
+            return
+        self.dispatcher.mark_sent(alerts, now)
+        for alert in alerts:
+            self.telemetry.alerts_sent.labels("resolved" if alert.ends_at else "firing").inc()
+
+    def _forget_stale(self, now: float) -> None:
+        stale = [
+            k
+            for k in self.recent.series()
+            if now - (self.recent.last_data_at(k) or -math.inf) > self.settings.series_stale_s
+            and not self.tracker.is_active(k)
+        ]
+        if stale:
+            self.bank.forget(stale)
+            self.recent.forget(stale)
+
+    # persistence ------------------------------------------------------------------------------
+    def _commit(self, record: CycleRecord, events: list[AnomalyEvent]) -> None:
+        with self.store.transaction() as db:
+            for event in events:
+                self.store.put_event(
+                    db, event.key, event.id, event.started_at, event.ended_at, event_record(event)
+                )
+            self.store.put_state(
+                db,
+                STATE_NAME,
+                {
+                    "last_end": self.last_end,
+                    "bank": self.bank.export_state(),
+                    "tracker": self.tracker.export_state(),
+                    "dispatcher": self.dispatcher.export_state(),
+                },
+                record.started_at,
+            )
+            self.store.put_cycle(db, record)
+
+    def _restore(self) -> None:
+        saved = self.store.state(STATE_NAME)
+        if not saved:
+            return
+        self.last_end = saved.get("last_end")
+        self.bank.import_state(saved.get("bank", {}))
+        self.tracker.import_state(saved.get("tracker", {}))
+        self.dispatcher.import_state(saved.get("dispatcher", {}))
+
+    def _observe(self, scored: ScoredBlock, record: CycleRecord) -> None:
+        t = self.telemetry
+        self.status.ok, self.status.error = True, ""
+        self.status.last_success_at = record.started_at
+        t.cycles.labels("ok").inc()
+        t.series_scored.set(len(scored.keys))
+        t.points_scored.inc(int(np.isfinite(scored.values).sum()))
+        t.last_success.set(record.started_at)
+        for i, key in enumerate(scored.keys):
+            if key.scope is Scope.SERVICE:
+                finite = scored.score[i][np.isfinite(scored.score[i])]
+                if len(finite):
+                    t.anomaly_score.labels(key.service, key.namespace, key.signal.value).set(finite[-1])
+        active = self.tracker.active()
+        for severity in ("warning", "critical"):
+            t.active_anomalies.labels(severity).set(sum(e.severity == severity for e in active))
+
+
+def event_record(event: AnomalyEvent) -> dict[str, Any]:
+    """The stored and served form of an event: flat, explained, and valid JSON (no NaN)."""
+    key = event.key
+    body = {
+        **event.to_dict(),
+        "series": key.id,
+        "service": key.service,
+        "namespace": key.namespace,
+        "signal": key.signal.value,
+        "scope": key.scope.value,
+        "pod": key.pod,
+        "version": key.version,
+        "source": key.source,
+        "explanation": event.explanation,
+    }
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in body.items()}

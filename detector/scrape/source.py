@@ -1,0 +1,131 @@
+"""Where metrics come from: a tiny interface, and Prometheus behind it.
+
+This module is the only importer of the Prometheus client library. Anything that
+answers Prometheus's HTTP query API (Prometheus, Thanos Query, Mimir,
+VictoriaMetrics) works through :class:`PrometheusSource`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+
+from detector.scrape import promql
+from detector.series import Scope, SeriesBlock, SeriesKey
+
+
+class ScrapeError(RuntimeError):
+    """The metrics backend could not give a usable answer; the cycle must not pretend it did."""
+
+
+class MetricSource(Protocol):
+    def fetch(self, start: float, end: float, step: float) -> SeriesBlock:
+        """Every watched series on the grid ``start, start+step, …, end`` (inclusive)."""
+        ...
+
+
+def grid(start: float, end: float, step: float) -> np.ndarray:
+    """The evaluation timestamps Prometheus uses for a range query.
+
+    >>> grid(30, 60, 15).tolist()
+    [30.0, 45.0, 60.0]
+    """
+    n = math.floor((end - start) / step + 1e-9) + 1
+    return start + step * np.arange(max(n, 0), dtype=np.float64)
+
+
+def key_from_labels(query: promql.Query, labels: dict[str, str]) -> SeriesKey | None:
+    """Map a result's labels to the series it measures; None for results we cannot place."""
+    service = labels.get("destination_service_name", "")
+    namespace = labels.get("destination_service_namespace", "")
+    if not service or service == "unknown":
+        return None
+    extra = {
+        Scope.SERVICE: {},
+        Scope.VERSION: {"version": labels.get("destination_version", "")},
+        Scope.POD: {"pod": labels.get("pod", "")},
+        Scope.EDGE: {"source": labels.get("source_workload", "")},
+    }[query.scope]
+    if any(not v or v == "unknown" for v in extra.values()):
+        return None
+    return SeriesKey(service, namespace, query.signal, query.scope, **extra)
+
+
+def place(
+    result: Sequence[dict[str, Any]], query: promql.Query, ts: np.ndarray, rows: dict[SeriesKey, np.ndarray]
+) -> None:
+    """Write one query's matrix result onto the shared grid (missing points stay NaN)."""
+    for item in result:
+        key = key_from_labels(query, item.get("metric", {}))
+        if key is None:
+            continue
+        row = rows.setdefault(key, np.full(len(ts), np.nan))
+        for t, v in item.get("values", []):
+            j = round((float(t) - ts[0]) / (ts[1] - ts[0])) if len(ts) > 1 else 0
+            if 0 <= j < len(ts):
+                row[j] = _number(v)
+
+
+def _number(v: object) -> float:
+    """A sample value; non-finite values are no data, unparsable ones a broken backend."""
+    try:
+        value = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ScrapeError(f"the metrics backend returned a non-numeric sample {v!r}") from exc
+    return value if math.isfinite(value) else np.nan
+
+
+class PrometheusSource:
+    """Runs :func:`promql.cycle_queries` as range queries against a Prometheus-compatible API."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        window: str = "1m",
+        namespaces: Sequence[str] = (),
+        services: Sequence[str] = (),
+        timeout_s: float = 10.0,
+        scopes: Sequence[Scope] = tuple(Scope),
+    ) -> None:
+        self.url = url
+        self.queries = list(promql.cycle_queries(window, namespaces, services, scopes))
+        self.timeout_s = timeout_s
+        self._client = PrometheusConnect(url=url, disable_ssl=True, retry=None, timeout=int(timeout_s))
+
+    def fetch(self, start: float, end: float, step: float) -> SeriesBlock:
+        ts = grid(start, end, step)
+        if len(ts) == 0:
+            return SeriesBlock.empty()
+        rows: dict[SeriesKey, np.ndarray] = {}
+        for query in self.queries:
+            result = self._range(query.expr, ts[0], ts[-1], step)
+            try:
+                place(result, query, ts, rows)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise ScrapeError(f"Prometheus at {self.url} returned a malformed matrix: {exc}") from exc
+        keys = sorted(rows)
+        values = np.vstack([rows[k] for k in keys]) if keys else np.empty((0, len(ts)))
+        return SeriesBlock(keys, ts, values)
+
+    def _range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        try:
+            result = self._client.custom_query_range(
+                expr,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+                step=f"{step:g}s",
+                timeout=int(self.timeout_s),
+            )
+        except PrometheusApiClientException as exc:
+            raise ScrapeError(f"Prometheus at {self.url} rejected a query: {exc}") from exc
+        except Exception as exc:  # connection refused, timeout, non-JSON body …
+            raise ScrapeError(f"Prometheus at {self.url} is unreachable or broken: {exc}") from exc
+        if not isinstance(result, list) or any(not isinstance(r, dict) for r in result):
+            raise ScrapeError(f"Prometheus at {self.url} returned an unexpected payload for a range query")
+        return result

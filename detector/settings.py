@@ -1,0 +1,66 @@
+"""One Settings class: environment (``MESHPULSE_*``) over an optional YAML file over defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Environment wins over the YAML file.
+
+    >>> Settings(scrape_interval_s=15).scrape_interval_s
+    15.0
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MESHPULSE_", extra="forbid")
+
+    prometheus_url: str = "http://127.0.0.1:9090"
+    alertmanager_url: str = ""
+    """Empty disables alert delivery (events are still recorded)."""
+    scrape_interval_s: float = Field(15.0, gt=0)
+    lookback_s: float = Field(6 * 3600.0, gt=0)
+    """How much history the first cycle pulls to warm the detectors."""
+    query_timeout_s: float = Field(10.0, gt=0)
+    namespaces: list[str] = Field(default_factory=list)
+    """Only these destination namespaces; empty means all."""
+    services: list[str] = Field(default_factory=list)
+    """Only these destination services; empty means all."""
+    rate_window: str = "1m"
+    """The ``rate()`` window. Must cover at least 2 Prometheus scrapes of the mesh."""
+    state_path: Path = Path("var/meshpulse.sqlite")
+    alert_resend_s: float = Field(60.0, gt=0)
+    """Active alerts are re-sent this often; keep well under Alertmanager's ``resolve_timeout`` (5 m)."""
+    series_stale_s: float = Field(600.0, gt=0)
+    """A series with no data for this long is forgotten (pods that went away)."""
+    dashboard_url: str = ""
+    """Public base URL of this service, for links in alerts."""
+    run_scheduler: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (if any) and let the environment and ``overrides`` win over it."""
+    from_file: dict[str, Any] = {}
+    if config is not None:
+        loaded = yaml.safe_load(config.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config}: expected a mapping of setting names to values")
+        from_file = loaded
+    env = Settings()
+    explicit_env = {name: getattr(env, name) for name in env.model_fields_set}
+    return Settings(**{**from_file, **explicit_env, **overrides})

@@ -1,0 +1,1 @@
+"""Shared fixtures. Real-server fixtures live in tests/integration/conftest.py."""

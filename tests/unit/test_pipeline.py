@@ -1,0 +1,98 @@
+import pytest
+from fakes import Clock, FakeMesh, RecordingNotifier
+
+from detector.pipeline import Pipeline
+from detector.series import Signal
+from detector.settings import Settings
+from detector.store.sqlite import StateStore
+
+STEP = 15.0
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture
+def parts(tmp_path):
+    settings = Settings(scrape_interval_s=STEP, lookback_s=3600, state_path=tmp_path / "s.sqlite")
+    mesh, notifier, clock = FakeMesh(), RecordingNotifier(), Clock(T0)
+
+    def make() -> Pipeline:
+        return Pipeline(
+            settings, source=mesh, store=StateStore(settings.state_path), notifier=notifier, clock=clock
+        )
+
+    return make, mesh, notifier, clock
+
+
+def run(pipeline, clock, cycles):
+    for _ in range(cycles):
+        clock.t += STEP
+        pipeline.run_cycle()
+
+
+def test_first_cycle_warms_from_lookback_then_fetches_only_new_points(parts):
+    make, mesh, _, clock = parts
+    p = make()
+    run(p, clock, 3)
+    (s0, e0), (s1, e1), (s2, _) = mesh.calls
+    assert e0 - s0 == pytest.approx(3600)
+    assert s1 == e0 + STEP and s2 == e1 + STEP
+    assert p.status.ok and p.tracker.active() == []
+
+
+def test_error_burst_opens_alerts_and_resolves(parts):
+    make, mesh, notifier, clock = parts
+    p = make()
+    run(p, clock, 2)
+    mesh.faults["cart"] = (clock.t, clock.t + 10 * STEP, Signal.ERROR_RATIO, 0.3)
+    run(p, clock, 3)
+    active = p.tracker.active()
+    assert [(e.key.service, e.key.signal) for e in active] == [("cart", Signal.ERROR_RATIO)]
+    firing = [a for a in notifier.sent if not a.resolved]
+    assert firing and firing[0].labels["service"] == "cart" and firing[0].labels["signal"] == "error_ratio"
+    assert p.store.events(active=True)[0]["service"] == "cart"
+    run(p, clock, 15)
+    assert p.tracker.active() == []
+    assert any(a.resolved and a.labels["service"] == "cart" for a in notifier.sent)
+    assert p.store.events(active=False, service="cart")
+
+
+def test_source_down_fails_the_cycle_without_anomalies_and_catches_up(parts):
+    make, mesh, _, clock = parts
+    p = make()
+    run(p, clock, 2)
+    last_end = p.last_end
+    mesh.down = True
+    run(p, clock, 3)
+    assert not p.status.ok and "unreachable" in p.status.error
+    assert p.last_end == last_end and p.tracker.active() == []
+    mesh.down = False
+    run(p, clock, 1)
+    assert p.status.ok and mesh.calls[-1][0] == last_end + STEP
+    assert p.tracker.active() == []
+
+
+def test_restart_resumes_detector_state_and_open_events(parts):
+    make, mesh, _, clock = parts
+    p = make()
+    run(p, clock, 2)
+    mesh.faults["web"] = (clock.t, clock.t + 100 * STEP, Signal.P99, 900.0)
+    run(p, clock, 3)
+    assert p.tracker.active()
+    p.store.close()
+    again = make()
+    assert again.last_end == p.last_end
+    assert [e.id for e in again.tracker.active()] == [e.id for e in p.tracker.active()]
+    assert again.bank.export_state() == p.bank.export_state()
+
+
+def test_failed_alert_delivery_is_retried_next_cycle(parts):
+    make, mesh, notifier, clock = parts
+    p = make()
+    run(p, clock, 2)
+    notifier.fail = True
+    mesh.faults["pay"] = (clock.t, clock.t + 100 * STEP, Signal.P50, 500.0)
+    run(p, clock, 3)
+    assert notifier.sent == [] and p.dispatcher.pending_count() > 0
+    notifier.fail = False
+    run(p, clock, 1)
+    assert any(a.labels["service"] == "pay" for a in notifier.sent)
