@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="simulator + real Prometheus + Alertmanager + MeshPulse, all local")
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--workdir", default="var/demo")
-    d.add_argument("--history-hours", type=float, default=6.0)
+    d.add_argument("--history-hours", type=float, default=1.0)
     d.set_defaults(func=cmd_demo)
     return p
 
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return int(args.func(args))
     except (ValidationError, ValueError, FileNotFoundError) as exc:

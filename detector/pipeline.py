@@ -81,7 +81,7 @@ class Pipeline:
     def run_cycle(self) -> CycleRecord:
         started = self.clock()
         step = self.settings.scrape_interval_s
-        end = math.floor((started - min(step, 5.0)) / step) * step
+        end = math.floor((started - self.settings.query_lag_s) / step) * step
         start = self._next_start(end, step)
         self.status.last_cycle_at = started
         try:

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     scrape_interval_s: float = Field(15.0, gt=0)
     lookback_s: float = Field(6 * 3600.0, gt=0)
     """How much history the first cycle pulls to warm the detectors."""
+    query_lag_s: float = Field(2.0, ge=0)
+    """Each cycle stops this far behind now, so its newest point's scrape has landed in Prometheus."""
     query_timeout_s: float = Field(10.0, gt=0)
     namespaces: list[str] = Field(default_factory=list)
     """Only these destination namespaces; empty means all."""

@@ -31,14 +31,18 @@ from detector.series import SeriesBlock, SeriesKey, Signal
 #   and below ~0.2 req/s everything is noise. Both a surge and a drop matter.
 # * error ratio: only rises matter; a flat 0 % must not make one stray 5xx an
 #   incident, so a rise must reach ~2 percentage points above the usual level.
-# * latency (ms, as in istio_request_duration_milliseconds): only rises matter;
-#   ~35 % slower, and never less than ~7 ms (sub-ms jitter of a fast service is noise).
+# * latency (ms, as in istio_request_duration_milliseconds): only rises matter, and
+#   never less than ~7 ms (sub-ms jitter of a fast service is noise). Quantiles are
+#   interpolated inside Istio's coarse buckets (…25, 50, 100, 250… ms), and a pod's p99
+#   over a short window rests on a few dozen requests, so the higher the quantile the
+#   wider the floor: ~50 % slower for p50, ~90 % for p90, ~2.2x for p99 before a
+#   point alone crosses the band. Real incidents are far beyond (and last).
 _DEFAULTS: dict[Signal, SeriesParams] = {
     Signal.RATE: SeriesParams(direction=0, abs_floor=0.05, rel_floor=0.1),
     Signal.ERROR_RATIO: SeriesParams(direction=1, abs_floor=0.005, rel_floor=0.1),
-    Signal.P50: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.1),
-    Signal.P90: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.1),
-    Signal.P99: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.1),
+    Signal.P50: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.15),
+    Signal.P90: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.25),
+    Signal.P99: SeriesParams(direction=1, abs_floor=2.0, rel_floor=0.35),
 }
 
 

@@ -109,7 +109,10 @@ class EventTracker:
     """Turns :class:`ScoredBlock` scores into :class:`AnomalyEvent` changes.
 
     ``critical_score``: peak score from which an event is critical; 0.8 is a deviation
-    of twice the detector's threshold.
+    of twice the detector's threshold. ``open_now_score``: a point this far out (0.9 is
+    three times the threshold) opens an event at once instead of waiting for
+    ``open_after`` points: a 30 % error burst should page one cycle earlier, while
+    borderline points still need confirmation.
     """
 
     def __init__(
@@ -119,6 +122,7 @@ class EventTracker:
         open_after: int = 2,
         close_after: int = 3,
         critical_score: float = 0.8,
+        open_now_score: float = 0.9,
     ):
         if not 0.0 <= close_score <= open_score <= 1.0:
             raise ValueError(f"need 0 <= close_score <= open_score <= 1, got {close_score}, {open_score}")
@@ -129,6 +133,7 @@ class EventTracker:
         self.open_after = open_after
         self.close_after = close_after
         self.critical_score = critical_score
+        self.open_now_score = open_now_score
         self._tracks: dict[SeriesKey, _Track] = {}
 
     def active(self) -> list[AnomalyEvent]:
@@ -193,7 +198,7 @@ class EventTracker:
             elif score > track.worst[1]:
                 track.worst = point
             track.streak += 1
-            if track.streak < self.open_after:
+            if track.streak < self.open_after and score < self.open_now_score:
                 return None
             track.event = AnomalyEvent(
                 f"{key.id}@{int(track.started_at)}",

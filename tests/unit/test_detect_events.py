@@ -32,12 +32,19 @@ def _kinds(changes: list[EventChange]) -> list[str]:
 def test_opens_after_consecutive_high_points() -> None:
     tracker = EventTracker()
     assert tracker.update(_scored([[0.1, 0.6, 0.2, 0.7, 0.1]])) == []  # never two in a row
-    changes = tracker.update(_scored([[0.9, 0.8]], t0=T0 + 600))
+    changes = tracker.update(_scored([[0.85, 0.8]], t0=T0 + 600))
     assert _kinds(changes) == ["opened"]
     ev = changes[0].event
     assert ev.started_at == T0 + 600 and ev.last_seen == T0 + 660 and ev.active
     assert ev.id == f"{K.id}@{int(T0 + 600)}"
     assert tracker.active() == [ev] and tracker.is_active(K)
+
+
+def test_an_extreme_point_opens_at_once() -> None:
+    tracker = EventTracker(open_after=2, open_now_score=0.9)
+    assert tracker.update(_scored([[0.1, 0.89]])) == []
+    changes = tracker.update(_scored([[0.95]], t0=T0 + 120))
+    assert _kinds(changes) == ["opened"] and changes[0].event.started_at == T0 + 60
 
 
 def test_streak_spans_cycles() -> None:
@@ -62,8 +69,8 @@ def test_closes_with_hysteresis() -> None:
 
 def test_no_data_resets_opening_and_pauses_closing() -> None:
     tracker = EventTracker()
-    assert tracker.update(_scored([[0.9, N, 0.9, N, 0.9]])) == []
-    changes = tracker.update(_scored([[0.9, 0.9, 0.1, N, N, 0.1, N, 0.1]], t0=T0 + 300))
+    assert tracker.update(_scored([[0.8, N, 0.8, N, 0.8]])) == []
+    changes = tracker.update(_scored([[0.8, 0.8, 0.1, N, N, 0.1, N, 0.1]], t0=T0 + 300))
     assert _kinds(changes) == ["opened", "closed"]
     assert changes[1].event.ended_at == T0 + 420
 

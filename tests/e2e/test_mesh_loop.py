@@ -1,0 +1,198 @@
+"""The whole loop on real servers: simulator → Prometheus → MeshPulse → Alertmanager → webhook.
+
+One stack per module (Prometheus needs live data before detectors are warm), and
+scenarios run one after another on it, each waiting for the mesh to be quiet again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from detector.api.app import create_app
+from detector.devstack import RunningPrometheus, WebhookSink, start_alertmanager, start_prometheus
+from detector.settings import Settings
+from detector.simulate.faults import FaultSchedule
+from detector.simulate.server import SimulatorServer
+from detector.simulate.topology import Topology
+from detector.simulate.traffic import Mesh
+
+INTERVAL = 3.0
+"""MeshPulse's cycle (and query step); Prometheus scrapes every second."""
+WARM_UP_S = 70.0
+
+
+@dataclass
+class Stack:
+    topology: Topology
+    sim: SimulatorServer
+    prometheus: RunningPrometheus
+    sink: WebhookSink
+    api: TestClient
+
+    def inject(self, **fault: Any) -> dict[str, Any]:
+        r = httpx.post(f"{self.sim.url}/faults", json=fault, timeout=5)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def events(self, **params: Any) -> list[dict[str, Any]]:
+        r = self.api.get("/api/v1/anomalies", params={"limit": 5000, **params})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def assert_quiet_outside(self, service: str, since: float) -> None:
+        """No event on a service the fault cannot reach (it, and its callers, may show it)."""
+        noisy = [e for e in self.events(since=since) if e["service"] not in self.affected_by(service)]
+        assert noisy == [], "anomalies on untouched services:\n" + "\n".join(
+            f"{e['series']} {e['severity']} {e['explanation']}" for e in noisy
+        )
+
+    def affected_by(self, service: str) -> set[str]:
+        """The service and everything that calls it, directly or not: where a fault may show."""
+        seen, todo = {service}, [service]
+        while todo:
+            callee = todo.pop()
+            for e in self.topology.edges:
+                if e.callee == callee and e.caller not in seen:
+                    seen.add(e.caller)
+                    todo.append(e.caller)
+        return seen
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float, every_s: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every_s)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("e2e")
+    topology = Topology.online_boutique(seed=3, ingress_rps=400.0)
+    mesh = Mesh(topology, seed=3, start=time.time(), faults=FaultSchedule())
+    sim = SimulatorServer(mesh).start()
+    prom = start_prometheus(work / "prom", [f"127.0.0.1:{sim.port}"], "1s")
+    try:
+        with WebhookSink() as sink, start_alertmanager(work / "am", sink.url) as am:
+            time.sleep(WARM_UP_S)  # live history for the first cycle's warm-up query
+            settings = Settings(
+                prometheus_url=prom.url,
+                alertmanager_url=am.url,
+                scrape_interval_s=INTERVAL,
+                lookback_s=WARM_UP_S,
+                rate_window="10s",
+                query_lag_s=1.0,
+                alert_resend_s=10,
+                state_path=work / "meshpulse.sqlite",
+            )
+            with TestClient(create_app(settings)) as api:
+                wait_until(lambda: api.get("/readyz").status_code == 200, 30)
+                yield Stack(topology, sim, prom, sink, api)
+    finally:
+        prom.stop()
+        sim.stop()
+
+
+def test_warm_mesh_is_healthy_and_quiet(stack: Stack) -> None:
+    services = stack.api.get("/api/v1/services").json()
+    assert len(services) >= 10
+    assert {s["health"] for s in services} == {"healthy"}, services
+    assert stack.events(active=True) == []
+
+
+def test_error_burst_is_listed_alerted_and_resolved(stack: Stack) -> None:
+    t0 = time.time()
+    stack.inject(kind="error_burst", service="paymentservice", duration_s=25, magnitude=0.3)
+
+    def listed() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in stack.events(service="paymentservice", signal="error_ratio", active=True)
+            if e["scope"] == "service"
+        ]
+
+    wait_until(listed, 3 * INTERVAL + 2)
+    detected_after = time.time() - t0
+    stack.sink.wait_for(
+        lambda p: any(
+            a["labels"].get("service") == "paymentservice"
+            and a["labels"].get("signal") == "error_ratio"
+            and a["status"] == "firing"
+            for a in p["alerts"]
+        ),
+        timeout=15,
+    )
+    health = stack.api.get("/api/v1/services/paymentservice").json()["health"]
+    assert health in ("degraded", "failing")
+    stack.sink.wait_for(
+        lambda p: (
+            p["status"] == "resolved"
+            and any(a["labels"].get("service") == "paymentservice" for a in p["alerts"])
+        ),
+        timeout=90,
+    )
+    stack.assert_quiet_outside("paymentservice", since=t0 - 1)
+    print(f"error burst detected after {detected_after:.1f} s")
+
+
+def test_latency_spike_is_detected(stack: Stack) -> None:
+    wait_until(lambda: stack.events(active=True) == [], 60)
+    t0 = time.time()
+    stack.inject(kind="latency_spike", service="currencyservice", duration_s=20, magnitude=4.0)
+    wait_until(
+        lambda: [
+            e
+            for e in stack.events(service="currencyservice", active=True)
+            if e["signal"] in ("p50", "p90", "p99") and e["scope"] == "service"
+        ],
+        3 * INTERVAL + 2,
+    )
+    wait_until(lambda: stack.events(service="currencyservice", active=True) == [], 90)
+    stack.assert_quiet_outside("currencyservice", since=t0 - 1)
+
+
+def test_bad_pod_is_named(stack: Stack) -> None:
+    wait_until(lambda: stack.events(active=True) == [], 60)
+    cart = stack.topology.workload("cartservice")
+    pods = [p for v in cart.versions for p in cart.pods[v]]
+    bad = pods[0]
+    t0 = time.time()
+    stack.inject(kind="bad_pod", service="cartservice", pod=bad, duration_s=25)
+    found = wait_until(
+        lambda: [e for e in stack.events(service="cartservice", active=True) if e["scope"] == "pod"],
+        3 * INTERVAL + 2,
+    )
+    assert {e["pod"] for e in found} == {bad}
+    wait_until(lambda: stack.events(service="cartservice", active=True) == [], 90)
+    pod_events = {e["pod"] for e in stack.events(service="cartservice", since=t0 - 1) if e["scope"] == "pod"}
+    assert pod_events == {bad}, "a healthy sibling pod was flagged"
+
+
+def test_prometheus_outage_degrades_then_recovers_without_false_anomalies(stack: Stack) -> None:
+    wait_until(lambda: stack.events(active=True) == [], 60)
+    t0 = time.time()
+    stack.prometheus.stop()
+    try:
+        ready = wait_until(
+            lambda: (r := stack.api.get("/readyz")).status_code == 503 and r.json(), 3 * INTERVAL + 5
+        )
+        assert ready["metrics_source"]["error"]
+        assert stack.api.get("/healthz").status_code == 200
+        assert {s["health"] for s in stack.api.get("/api/v1/services").json()} == {"no_data"}
+        time.sleep(2 * INTERVAL)
+    finally:
+        stack.prometheus.start()
+    wait_until(lambda: stack.api.get("/readyz").status_code == 200, 30)
+    time.sleep(6 * INTERVAL)  # let detection run on fresh data for a while
+    assert stack.events(since=t0) == [], "anomalies opened around the outage"
+    assert {s["health"] for s in stack.api.get("/api/v1/services").json()} == {"healthy"}
