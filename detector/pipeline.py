@@ -23,6 +23,7 @@ import numpy as np
 
 from detector.detect.bank import DetectionBank, ScoredBlock
 from detector.detect.events import AnomalyEvent, EventTracker
+from detector.detect.volume_gate import gate_error_ratios, window_seconds
 from detector.notify.alertmanager import AlertDispatcher, Notifier, NotifyError
 from detector.recent import RecentWindow
 from detector.scrape.source import MetricSource, ScrapeError
@@ -73,6 +74,7 @@ class Pipeline:
         self.telemetry = telemetry or Telemetry()
         self.recent = recent or RecentWindow()
         self.clock = clock
+        self.window_s = window_seconds(settings.rate_window)
         self.status = SourceStatus()
         self.last_end: float | None = None
         self._restore()
@@ -92,7 +94,7 @@ class Pipeline:
         if block is None:
             return CycleRecord(started, self.clock() - started, True, 0)
         with self.telemetry.cycle_duration.labels("detect").time():
-            scored = self.bank.score(block)
+            scored = gate_error_ratios(self.bank.score(block), self.window_s)
             changes = self.tracker.update(scored)
         self.recent.add(
             scored.keys,

@@ -68,3 +68,80 @@ def robust_ewma(
                 scale[i] += scale_alpha * (abs(deviation) - scale[i])
             count[i] += 1
     return score, expected, lower, upper
+
+
+def baseline(
+    values: np.ndarray,
+    phase: np.ndarray,
+    profile: np.ndarray,
+    state: dict[str, np.ndarray],
+    direction: np.ndarray,
+    abs_floor: np.ndarray,
+    rel_floor: np.ndarray,
+    hyper: list[float],
+    grace: int,
+    absorb_after: int,
+) -> dict[str, np.ndarray]:
+    """Twin of ``kernels_seasonal.baseline_kernel``; ``state`` holds level/scale/tail/cusum/count."""
+    alpha, scale_alpha, season_alpha, threshold, clip, tail_p, tail_step, tail_mult, k, h, zclip = hyper
+    out = {name: np.full(values.shape, np.nan) for name in ("score", "shift", "expected", "lower", "upper")}
+    for i in range(values.shape[0]):
+        for t in range(values.shape[1]):
+            x, ph = float(values[i, t]), int(phase[i, t])
+            seasonal = profile[i, ph] if ph >= 0 else 0.0
+            if state["count"][i] == 0:
+                if math.isfinite(x):
+                    state["level"][i], state["scale"][i], state["count"][i] = x - seasonal, 0.0, 1
+                    out["score"][i, t] = out["shift"][i, t] = 0.0
+                continue
+            base = state["level"][i] + seasonal
+            sigma = max(SIGMA_PER_MAD * state["scale"][i], abs_floor[i] + rel_floor[i] * abs(base))
+            thr = max(threshold, tail_mult * state["tail"][i])
+            out["expected"][i, t], out["lower"][i, t], out["upper"][i, t] = (
+                base,
+                base - thr * sigma,
+                base + thr * sigma,
+            )
+            if not math.isfinite(x):
+                continue
+            dev = x - base
+            toward = {1: dev, -1: -dev, 0: abs(dev)}[int(direction[i])]
+            za = max(toward, 0.0) / sigma if sigma > 0 else (math.inf if toward > 0 else 0.0)
+            state["tail"][i] += tail_step * ((1 - tail_p) if za > state["tail"][i] else -tail_p)
+            n = state["count"][i]
+            if n < grace:
+                out["score"][i, t] = out["shift"][i, t] = 0.0
+                state["level"][i] += max(alpha, 1 / (n + 1)) * dev
+                state["scale"][i] += max(scale_alpha, 1 / (n + 1)) * (abs(dev) - state["scale"][i])
+                state["count"][i] += 1
+                continue
+            if toward <= 0:
+                point = 0.0
+            elif sigma == 0:
+                point = 1.0
+            else:
+                point = za * za / (za * za + thr * thr)
+            shift, absorbed = 0.0, False
+            c = state["cusum"][i]
+            if h > 0 and sigma > 0:
+                z = float(np.clip(dev / sigma, -zclip, zclip))
+                c[0], c[1] = max(0.0, c[0] + z - k), max(0.0, c[1] - z - k)
+                c[2], c[3] = (c[2] + dev, c[3] + 1) if (c[0] > 0 or c[1] > 0) else (0.0, 0.0)
+                s = {1: c[0], -1: c[1], 0: max(c[0], c[1])}[int(direction[i])]
+                shift = s * s / (s * s + h * h)
+                if max(c[0], c[1]) >= h and c[3] >= absorb_after:
+                    state["level"][i] += c[2] / c[3]
+                    c[:] = 0.0
+                    absorbed = True
+            out["shift"][i, t] = shift
+            out["score"][i, t] = combined = max(point, shift)
+            if (combined < 0.5 or h <= 0) and not absorbed and sigma > 0:
+                dc = float(np.clip(dev, -clip * sigma, clip * sigma))
+                state["level"][i] += alpha * dc
+                if ph >= 0:
+                    profile[i, ph] += season_alpha * dc
+                state["scale"][i] += scale_alpha * (abs(dc) - state["scale"][i])
+            elif sigma == 0:
+                state["level"][i] += alpha * dev
+            state["count"][i] += 1
+    return out

@@ -38,6 +38,8 @@ from typing import TextIO
 
 import numpy as np
 
+from detector.detect.baseline import BaselineDetector
+from detector.detect.registry import DEFAULT, make, score_with
 from detector.detect.robust_ewma import RobustEWMA, SeriesParams
 
 CSV_PARAMS = SeriesParams(direction=0, abs_floor=0.0, rel_floor=0.01)
@@ -62,9 +64,12 @@ class ScoredRow:
 def score_points(
     timestamps: Sequence[float] | np.ndarray,
     values: Sequence[float] | np.ndarray,
-    detector: RobustEWMA | None = None,
+    detector: RobustEWMA | BaselineDetector | str | None = None,
 ) -> np.ndarray:
     """Scores in [0, 1] (NaN where a value is missing) for epoch-second ``timestamps``.
+
+    ``detector`` is an instance or a name from :mod:`detector.detect.registry`
+    (default ``robust_ewma``); an unknown name raises :class:`InputError`.
 
     >>> score_points([0, 60, 120], [1.0, float("nan"), 1.0]).tolist()
     [0.0, nan, 0.0]
@@ -82,17 +87,29 @@ def score_points(
             f"timestamp #{i} ({ts[i]:g}) is not after the previous one ({ts[i - 1]:g}); "
             "points must be strictly increasing in time"
         )
-    return (detector or RobustEWMA()).score_series(vs, CSV_PARAMS).score
+    return score_with(_detector(detector), ts, vs, CSV_PARAMS)
 
 
-def score_csv(source: str | os.PathLike[str], detector: RobustEWMA | None = None) -> list[ScoredRow]:
+def _detector(detector: RobustEWMA | BaselineDetector | str | None) -> RobustEWMA | BaselineDetector:
+    if detector is None or isinstance(detector, str):
+        try:
+            return make(detector or DEFAULT)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    return detector
+
+
+def score_csv(
+    source: str | os.PathLike[str], detector: RobustEWMA | BaselineDetector | str | None = None
+) -> list[ScoredRow]:
     """Score a CSV given as a path, or as the text itself.
 
     A :class:`~pathlib.Path` is always a file. A ``str`` is the CSV text if it has a
     newline, is blank, or has a comma and names no existing file; otherwise a path.
     """
+    det = _detector(detector)  # an unknown name fails before the file is read
     table = parse_csv(_read(source))
-    scores = score_points(table.epochs, table.numbers, detector)
+    scores = score_points(table.epochs, table.numbers, det)
     return [
         ScoredRow(ts, raw, float(s), int(bool(s >= ANOMALY_SCORE)))
         for ts, raw, s in zip(table.timestamps, table.values, scores, strict=True)

@@ -42,12 +42,26 @@ def meshpulse(timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
     return score_points(timestamps, values)
 
 
+def _registered(name: str) -> Scorer:
+    """A MeshPulse detector from :mod:`detector.detect.registry`, through the public scorer."""
+    from detector.detect.csv_score import score_points
+
+    def scorer(timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return score_points(timestamps, values, name)
+
+    return scorer
+
+
+MESHPULSE_DETECTORS = ("seasonal", "level_shift", "ensemble")
+
+
 def detectors() -> dict[str, Scorer]:
-    """MeshPulse first, then baselines; a new detector slots in by name."""
-    return {"meshpulse": meshpulse, **baselines()}
+    """MeshPulse first (the default, then each registered alternative), then baselines."""
+    ours = {f"meshpulse-{name}": _registered(name) for name in MESHPULSE_DETECTORS}
+    return {"meshpulse": meshpulse, **ours, **baselines()}
 
 
-CALIBRATED: dict[str, float] = {"meshpulse": 0.5}
+CALIBRATED: dict[str, float] = {"meshpulse": 0.5, **{f"meshpulse-{n}": 0.5 for n in MESHPULSE_DETECTORS}}
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,12 @@ from typing import Any, Protocol
 
 import numpy as np
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
 
 from detector.scrape import promql
 from detector.series import Scope, SeriesBlock, SeriesKey
+
+MAX_POINTS = 10_000
 
 
 class ScrapeError(RuntimeError):
@@ -96,7 +99,11 @@ class PrometheusSource:
         self.url = url
         self.queries = list(promql.cycle_queries(window, namespaces, services, scopes))
         self.timeout_s = timeout_s
-        self._client = PrometheusConnect(url=url, disable_ssl=True, retry=None, timeout=int(timeout_s))
+        # No retries inside a cycle: a failed query fails the cycle fast, and the next cycle
+        # catches up on what this one missed.
+        self._client = PrometheusConnect(
+            url=url, disable_ssl=True, retry=Retry(total=0, raise_on_status=False), timeout=int(timeout_s)
+        )
 
     def fetch(self, start: float, end: float, step: float) -> SeriesBlock:
         ts = grid(start, end, step)
@@ -104,11 +111,13 @@ class PrometheusSource:
             return SeriesBlock.empty()
         rows: dict[SeriesKey, np.ndarray] = {}
         for query in self.queries:
-            result = self._range(query.expr, ts[0], ts[-1], step)
-            try:
-                place(result, query, ts, rows)
-            except (TypeError, ValueError, AttributeError) as exc:
-                raise ScrapeError(f"Prometheus at {self.url} returned a malformed matrix: {exc}") from exc
+            for first in range(0, len(ts), MAX_POINTS):  # Prometheus refuses > 11,000 points a series
+                chunk = ts[first : first + MAX_POINTS]
+                result = self._range(query.expr, chunk[0], chunk[-1], step)
+                try:
+                    place(result, query, ts, rows)
+                except (TypeError, ValueError, AttributeError) as exc:
+                    raise ScrapeError(f"Prometheus at {self.url} returned a malformed matrix: {exc}") from exc
         keys = sorted(rows)
         values = np.vstack([rows[k] for k in keys]) if keys else np.empty((0, len(ts)))
         return SeriesBlock(keys, ts, values)

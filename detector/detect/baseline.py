@@ -1,0 +1,194 @@
+"""A streaming baseline detector: optional detected season, level, tail-calibrated score, CUSUM.
+
+The kernel (:mod:`detector.detect.kernels_seasonal`) does the per-point work for many
+series at once. This module validates input, and for one series re-checks its
+seasonality at checkpoints (history spans of 3 days × 1.5ᵏ): the period and profile
+are fitted on the points *before* the checkpoint, so every score stays causal. Until a
+season is found the detector is the plain level model.
+
+:class:`~detector.detect.seasonal.Seasonal`, :class:`~detector.detect.level_shift.LevelShift`
+and :class:`~detector.detect.ensemble.Ensemble` are this class with different parts on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detector.detect.kernels_seasonal import baseline_kernel
+from detector.detect.periods import DAY, detect_period, fit_profile, phases
+from detector.detect.robust_ewma import SeriesParams
+
+FIRST_CHECK_S = 3 * DAY
+CHECK_GROWTH = 1.5
+
+
+@dataclass
+class SeriesScores:
+    """Per-point outputs for one series (1-D float64); ``shift`` is the CUSUM part of ``score``."""
+
+    score: np.ndarray
+    shift: np.ndarray
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+@dataclass
+class _State:
+    level: np.ndarray
+    scale: np.ndarray
+    tail: np.ndarray
+    cusum: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def new(cls, n: int) -> _State:
+        return cls(np.full(n, np.nan), np.zeros(n), np.zeros(n), np.zeros((n, 4)), np.zeros(n, np.int64))
+
+
+class BaselineDetector:
+    """Hyperparameters are stored as given; see the kernel for what each one does.
+
+    ``threshold`` (sigmas) and ``tail_mult`` × the ``1 - tail_p`` quantile of the
+    series' own past |z| set where the score crosses 0.5. ``cusum_h <= 0`` turns the
+    level-shift part off; ``seasonal=False`` never looks for a season.
+    """
+
+    def __init__(
+        self,
+        alpha: float = 0.02,
+        scale_alpha: float = 0.01,
+        season_alpha: float = 0.05,
+        threshold: float = 3.5,
+        clip: float = 2.0,
+        grace: int = 20,
+        tail_p: float = 0.01,
+        tail_step: float = 0.05,
+        tail_mult: float = 0.0,
+        cusum_k: float = 1.0,
+        cusum_h: float = 0.0,
+        cusum_clip: float = 4.0,
+        absorb_after: int = 5,
+        seasonal: bool = False,
+    ):
+        for name, step in (("alpha", alpha), ("scale_alpha", scale_alpha), ("season_alpha", season_alpha)):
+            if not 0.0 < step <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {step!r}")
+        if not (threshold > 0.0 and clip > 0.0 and 0.0 < tail_p < 1.0 and tail_step >= 0.0):
+            raise ValueError("need threshold > 0, clip > 0, 0 < tail_p < 1 and tail_step >= 0")
+        if int(grace) != grace or grace < 0 or int(absorb_after) != absorb_after or absorb_after < 1:
+            raise ValueError(
+                f"grace must be >= 0 and absorb_after >= 1 (integers), got {grace!r}, {absorb_after!r}"
+            )
+        self.alpha, self.scale_alpha, self.season_alpha = alpha, scale_alpha, season_alpha
+        self.threshold, self.clip, self.grace = threshold, clip, grace
+        self.tail_p, self.tail_step, self.tail_mult = tail_p, tail_step, tail_mult
+        self.cusum_k, self.cusum_h, self.cusum_clip = cusum_k, cusum_h, cusum_clip
+        self.absorb_after, self.seasonal = absorb_after, seasonal
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    def _hyper(self) -> np.ndarray:
+        return np.array(
+            [
+                self.alpha,
+                self.scale_alpha,
+                self.season_alpha,
+                self.threshold,
+                self.clip,
+                self.tail_p,
+                self.tail_step,
+                self.tail_mult,
+                self.cusum_k,
+                self.cusum_h,
+                self.cusum_clip,
+            ],
+            dtype=np.float64,
+        )
+
+    def score_series(
+        self, timestamps: np.ndarray, values: np.ndarray, params: SeriesParams | None = None
+    ) -> SeriesScores:
+        """Score one series from a fresh state (causal: a score depends only on earlier points).
+
+        >>> import numpy as np
+        >>> x = np.r_[np.random.default_rng(0).normal(10, 1, 99), 30.0]
+        >>> s = BaselineDetector(grace=10).score_series(np.arange(100) * 60.0, x)
+        >>> bool(s.score[-1] > 0.9), bool(np.max(s.score[10:99]) < 0.5)
+        (True, True)
+        """
+        ts = np.ascontiguousarray(timestamps, dtype=np.float64)
+        x = np.ascontiguousarray(values, dtype=np.float64)
+        if ts.ndim != 1 or ts.shape != x.shape:
+            raise ValueError(f"timestamps and values must be 1-D and equally long, got {ts.shape}, {x.shape}")
+        p = params or SeriesParams()
+        out = SeriesScores(*(np.empty(len(x)) for _ in range(5)))
+        state = _State.new(1)
+        period, bin_s = 0.0, 0.0
+        profile = np.zeros((1, 1))
+        start = 0
+        for cut in [*self._checkpoints(ts), len(x)]:
+            if cut > start:
+                ph = phases(ts[start:cut], period, bin_s).reshape(1, -1)
+                self._run(state, x[start:cut].reshape(1, -1), ph, profile, p, out, slice(start, cut))
+            start = cut
+            if cut < len(x):
+                period, bin_s, profile = self._refit(ts[:cut], x[:cut], state, period, profile)
+        return out
+
+    def _checkpoints(self, ts: np.ndarray) -> list[int]:
+        if not self.seasonal or len(ts) < 2:
+            return []
+        spans, span = [], FIRST_CHECK_S
+        while span <= ts[-1] - ts[0]:
+            spans.append(int(np.searchsorted(ts, ts[0] + span)))
+            span *= CHECK_GROWTH
+        return sorted(set(spans))
+
+    def _refit(
+        self, ts: np.ndarray, x: np.ndarray, state: _State, period: float, profile: np.ndarray
+    ) -> tuple[float, float, np.ndarray]:
+        new_period, bin_s = detect_period(ts, x)
+        if new_period == 0.0:
+            if period:  # the season faded: carry on with the level it was riding on
+                state.level[0] = float(np.nanmedian(x[-20:]))
+            return 0.0, 0.0, np.zeros((1, 1))
+        prof, level, scale = fit_profile(ts, x, new_period, bin_s)
+        if state.count[0] > 0 and np.isfinite(level):
+            state.level[0] = level
+            state.scale[0] = scale if scale > 0 else state.scale[0]
+        return new_period, bin_s, prof.reshape(1, -1)
+
+    def _run(
+        self,
+        state: _State,
+        x: np.ndarray,
+        ph: np.ndarray,
+        profile: np.ndarray,
+        p: SeriesParams,
+        out: SeriesScores,
+        where: slice,
+    ) -> None:
+        bufs = [np.empty(x.shape) for _ in range(5)]
+        baseline_kernel(
+            x,
+            np.ascontiguousarray(ph, dtype=np.int64),
+            profile,
+            state.level,
+            state.scale,
+            state.tail,
+            state.cusum,
+            state.count,
+            np.array([p.direction], dtype=np.int8),
+            np.array([p.abs_floor]),
+            np.array([p.rel_floor]),
+            self._hyper(),
+            int(self.grace),
+            int(self.absorb_after),
+            *bufs,
+        )
+        for name, buf in zip(("score", "shift", "expected", "lower", "upper"), bufs, strict=True):
+            getattr(out, name)[where] = buf[0]

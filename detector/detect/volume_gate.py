@@ -1,0 +1,69 @@
+"""Volume awareness for 5xx ratios: one stray error in 30 requests is not an incident.
+
+A ratio's noise depends on how many requests it rests on, which the ratio itself
+does not show. Each 5xx-ratio point is therefore checked against its own traffic
+(the matching rate series × the ``rate()`` window): the point may only be
+anomalous when the Wilson lower bound of the observed ratio, at the detector's own
+confidence, is still above the upper edge of the expected band; with fewer than
+``min_requests`` requests the point is *inconclusive* (NaN score: neither an alarm
+nor a sign of health).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+
+from detector.detect.bank import ScoredBlock
+from detector.series import Signal
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def window_seconds(window: str) -> float:
+    """Seconds in a PromQL duration.
+
+    >>> window_seconds("1m30s"), window_seconds("10s")
+    (90.0, 10.0)
+    """
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", window)
+    if not parts or "".join(n + u for n, u in parts) != window:
+        raise ValueError(f"not a PromQL duration: {window!r}")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def wilson_lower(errors: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
+    """Lower bound of the Wilson score interval for a binomial proportion.
+
+    >>> round(float(wilson_lower(np.array([1.0]), np.array([29.0]), 3.5)[0]), 4)  # 1 error in 29: ≥ 0.24 %
+    0.0024
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = errors / n
+        denom = 1 + z * z / n
+        centre = p + z * z / (2 * n)
+        margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return np.maximum((centre - margin) / denom, 0.0)
+
+
+def gate_error_ratios(
+    scored: ScoredBlock, window_s: float, *, z: float = 3.5, min_requests: float = 20.0, alarm: float = 0.5
+) -> ScoredBlock:
+    """Cap scores of 5xx-ratio points that their traffic cannot support; see the module doc."""
+    rows = {key: i for i, key in enumerate(scored.keys)}
+    score = scored.score.copy()
+    for i, key in enumerate(scored.keys):
+        if key.signal is not Signal.ERROR_RATIO:
+            continue
+        j = rows.get(dataclasses.replace(key, signal=Signal.RATE))
+        if j is None:
+            score[i] = np.nan  # no traffic figure: cannot tell
+            continue
+        n = scored.values[j] * window_s
+        lower = wilson_lower(scored.values[i] * n, n, z)
+        weak = ~(lower > scored.upper[i])
+        score[i] = np.where(weak, np.minimum(score[i], alarm * 0.98), score[i])
+        score[i] = np.where(n < min_requests, np.nan, score[i])
+    return dataclasses.replace(scored, score=score)

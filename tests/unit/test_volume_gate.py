@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from detector.detect.bank import ScoredBlock
+from detector.detect.volume_gate import gate_error_ratios, wilson_lower, window_seconds
+from detector.series import SeriesKey, Signal
+
+ERR = SeriesKey("pay", "default", Signal.ERROR_RATIO)
+RATE = SeriesKey("pay", "default", Signal.RATE)
+
+
+def block(rate: list[float], ratio: list[float], keys=(ERR, RATE)) -> ScoredBlock:
+    n = len(rate)
+    rows = {ERR: ratio, RATE: rate}
+    values = np.array([rows[k] for k in keys], dtype=float)
+    expected = np.where(np.array([[k is ERR] for k in keys]), 0.002, values)
+    upper = expected + 0.02
+    return ScoredBlock(
+        list(keys),
+        np.arange(n, dtype=float),
+        values,
+        np.full(values.shape, 0.95),
+        expected,
+        expected - 0.02,
+        upper,
+    )
+
+
+def test_one_error_in_a_thin_window_is_not_an_alarm():
+    out = gate_error_ratios(block([3.0], [1 / 30]), window_s=10)
+    assert out.score[0, 0] < 0.5
+
+
+def test_a_real_burst_on_real_traffic_stays_anomalous():
+    out = gate_error_ratios(block([50.0], [0.3]), window_s=10)
+    assert out.score[0, 0] == pytest.approx(0.95)
+
+
+def test_too_little_traffic_is_inconclusive_and_rate_rows_untouched():
+    out = gate_error_ratios(block([1.0], [0.5]), window_s=10)
+    assert np.isnan(out.score[0, 0]) and out.score[1, 0] == pytest.approx(0.95)
+
+
+def test_without_a_matching_rate_series_the_ratio_cannot_be_judged():
+    out = gate_error_ratios(block([50.0], [0.3], keys=(ERR,)), window_s=10)
+    assert np.isnan(out.score[0, 0])
+
+
+def test_wilson_matches_the_closed_form_and_window_parsing():
+    n, k, z = 200.0, 20.0, 1.96
+    p = k / n
+    expected = (p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    assert wilson_lower(np.array([k]), np.array([n]), z)[0] == pytest.approx(expected)
+    assert window_seconds("2m") == 120
+    with pytest.raises(ValueError):
+        window_seconds("two minutes")
