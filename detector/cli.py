@@ -45,9 +45,18 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from detector.detect.csv_score import InputError, score_csv, write_scored
+    from detector.detect.registry import DETECTORS
 
+    if args.list_detectors:
+        for name in sorted(DETECTORS):
+            print(name + ("  (default)" if name == args.detector else ""))
+        return 0
+    if not args.input:
+        print("meshpulse score: --input FILE.csv (or '-') is required", file=sys.stderr)
+        return 2
     try:
-        rows = score_csv(Path(args.input) if args.input != "-" else sys.stdin.read())
+        source = Path(args.input) if args.input != "-" else sys.stdin.read()
+        rows = score_csv(source, detector=args.detector)
     except InputError as exc:
         print(f"meshpulse score: {exc}", file=sys.stderr)
         return 2
@@ -84,7 +93,9 @@ def parser() -> argparse.ArgumentParser:
     o.set_defaults(func=cmd_openapi)
 
     c = sub.add_parser("score", help="score a timestamp,value CSV (causal); '-' reads stdin")
-    c.add_argument("--input", required=True)
+    c.add_argument("--input", help="the CSV file, or '-' for standard input")
+    c.add_argument("--detector", default="ensemble", help="which detector (see --list-detectors)")
+    c.add_argument("--list-detectors", action="store_true", help="list the detectors and exit")
     c.set_defaults(func=cmd_score)
 
     m = sub.add_parser("simulate", help="serve a simulated Istio mesh's /metrics with fault injection")

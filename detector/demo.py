@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import secrets
 import shutil
 import threading
 import time
@@ -60,7 +61,14 @@ def run_demo(port: int, workdir: Path, history_hours: float = 1.0, fault_every_s
         threading.Thread(
             target=_inject_faults, args=(topology, faults, fault_every_s, stop), daemon=True
         ).start()
+        token_file = workdir / "api-token"
+        token_file.write_text(secrets.token_urlsafe(24) + "\n")
+        token_file.chmod(0o600)
         settings = Settings(
+            api_token_file=token_file,
+            decide_mode="approval",
+            applier="gitops",
+            gitops_dir=workdir / "gitops",
             prometheus_url=prom.url,
             alertmanager_url=am.url,
             state_path=workdir / "meshpulse.sqlite",
@@ -69,9 +77,10 @@ def run_demo(port: int, workdir: Path, history_hours: float = 1.0, fault_every_s
             dashboard_url=f"http://127.0.0.1:{port}",
         )
         print(
-            f"\n  MeshPulse     http://127.0.0.1:{port}/docs  (services: /api/v1/services)\n"
+            f"\n  MeshPulse     http://127.0.0.1:{port}/  (API docs: /docs)\n"
             f"  Prometheus    {prom.url}\n  Alertmanager  {am.url}\n"
-            f"  Mesh          {sim.url}/metrics  (inject: POST {sim.url}/faults)\n",
+            f"  Mesh          {sim.url}/metrics  (inject: POST {sim.url}/faults)\n"
+            f"  API token     {token_file}  (approve/reject/apply need it)\n",
             flush=True,
         )
         uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

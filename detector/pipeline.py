@@ -21,6 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from detector.act.actuator import Actuator
+from detector.act.base import read_all
+from detector.decide.build import build_snapshot
+from detector.decide.engine import decide
+from detector.decide.records import DecideConfig
+from detector.decide.state import DecideState
 from detector.detect.bank import DetectionBank, ScoredBlock
 from detector.detect.events import AnomalyEvent, EventTracker
 from detector.detect.volume_gate import gate_error_ratios, window_seconds
@@ -60,6 +66,7 @@ class Pipeline:
         dispatcher: AlertDispatcher | None = None,
         telemetry: Telemetry | None = None,
         recent: RecentWindow | None = None,
+        actuator: Actuator | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -73,6 +80,9 @@ class Pipeline:
         )
         self.telemetry = telemetry or Telemetry()
         self.recent = recent or RecentWindow()
+        self.actuator = actuator
+        self.decide_config = DecideConfig(mode=settings.decide_mode)
+        self.decide_state = DecideState()
         self.clock = clock
         self.window_s = window_seconds(settings.rate_window)
         self.status = SourceStatus()
@@ -110,6 +120,8 @@ class Pipeline:
             # events that opened and closed inside the warm-up history are stored, not paged
             warm_up = self.last_end is None
             self._notify(started, [] if warm_up else [c.event for c in changes if c.kind == "closed"])
+        with self.telemetry.cycle_duration.labels("decide").time():
+            self._decide(end)
         self.last_end = end
         record = CycleRecord(started, self.clock() - started, True, len(scored.keys))
         self._commit(record, [c.event for c in changes])
@@ -145,6 +157,26 @@ class Pipeline:
         for alert in alerts:
             self.telemetry.alerts_sent.labels("resolved" if alert.ends_at else "firing").inc()
 
+    def _decide(self, now: float) -> None:
+        """Recommendations from this cycle's data; only reached when the data is fresh."""
+        if self.actuator is None or self.decide_config.mode == "off":
+            return
+        routes = sorted(
+            {f"{k.namespace}/{k.service}" for k in self.recent.series() if k.scope is Scope.SERVICE}
+        )
+        snapshot = build_snapshot(
+            self.recent,
+            now,
+            window_s=self.decide_config.window_s,
+            weights=read_all(self.actuator.applier, routes),
+            events=self.tracker.active(),
+        )
+        state = self.decide_state.with_writes(self.actuator.decisions.weight_writes())
+        recommendations, self.decide_state = decide(snapshot, state, self.decide_config, now)
+        for result in self.actuator.handle(recommendations, now):
+            self.telemetry.actions.labels(result.outcome).inc()
+        self.telemetry.recommendations.inc(len(recommendations))
+
     def _forget_stale(self, now: float) -> None:
         stale = [
             k
@@ -171,6 +203,7 @@ class Pipeline:
                     "bank": self.bank.export_state(),
                     "tracker": self.tracker.export_state(),
                     "dispatcher": self.dispatcher.export_state(),
+                    "decide": self.decide_state.to_dict(),
                 },
                 record.started_at,
             )
@@ -184,6 +217,8 @@ class Pipeline:
         self.bank.import_state(saved.get("bank", {}))
         self.tracker.import_state(saved.get("tracker", {}))
         self.dispatcher.import_state(saved.get("dispatcher", {}))
+        if "decide" in saved:
+            self.decide_state = DecideState.from_dict(saved["decide"])
 
     def _observe(self, scored: ScoredBlock, record: CycleRecord) -> None:
         t = self.telemetry

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     dashboard_url: str = ""
     """Public base URL of this service, for links in alerts."""
     run_scheduler: bool = True
+    decide_mode: Literal["off", "dry-run", "approval", "auto"] = "dry-run"
+    """What recommendations may do: nothing, log what they would do, wait for a person, or act."""
+    applier: Literal["none", "http", "kubernetes", "gitops"] = "none"
+    """Where approved actions go."""
+    hook_url: str = ""
+    hook_secret_file: Path | None = None
+    """HMAC key of the HTTP hook, read from a file so it never sits in the environment or logs."""
+    gitops_dir: Path = Path("var/gitops")
+    api_tokens: list[SecretStr] = Field(default_factory=list)
+    """Bearer tokens allowed to change things (approve, reject, apply); prefer ``api_token_file``."""
+    api_token_file: Path | None = None
+    """A file with one bearer token per line."""
+    protect_reads: bool = False
+    """Require a token for read-only endpoints too."""
 
     @classmethod
     def settings_customise_sources(

@@ -41,6 +41,15 @@ class Telemetry:
         self.active_anomalies = Gauge(
             "meshpulse_active_anomalies", "Open anomaly events", ["severity"], registry=r
         )
+        self.recommendations = Counter(
+            "meshpulse_recommendations_total", "Recommendations produced by the decide stage", registry=r
+        )
+        self.actions = Counter(
+            "meshpulse_actions_total",
+            "Apply attempts through a hook, by outcome (applied, dry-run, conflict, failed, …)",
+            ["outcome"],
+            registry=r,
+        )
         self.last_success = Gauge(
             "meshpulse_last_successful_cycle_timestamp_seconds", "When a cycle last succeeded", registry=r
         )

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh
-.venv/bin/ruff check detector tests
-.venv/bin/ruff format --check detector tests
+.venv/bin/ruff check detector tests bench
+.venv/bin/ruff format --check detector tests bench
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -7,16 +7,21 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 
+from detector.act.actuator import Actuator
+from detector.act.base import make_applier
 from detector.api.app_state import Runtime
-from detector.api.routes import anomalies, health, score, services
+from detector.api.auth import Reader
+from detector.api.routes import anomalies, dashboard, graph, health, recommendations, score, services
 from detector.notify.alertmanager import AlertmanagerNotifier, Notifier, NullNotifier
 from detector.pipeline import Pipeline
 from detector.scrape.source import MetricSource, PrometheusSource
 from detector.settings import Settings
+from detector.store.decisions import DecisionStore
 from detector.store.sqlite import StateStore
 
 log = logging.getLogger(__name__)
@@ -42,13 +47,25 @@ def build_pipeline(
         notifier = (
             AlertmanagerNotifier(settings.alertmanager_url) if settings.alertmanager_url else NullNotifier()
         )
-    return Pipeline(
-        settings,
-        source=source,
-        store=store or StateStore(settings.state_path),
-        notifier=notifier,
+    store = store or StateStore(settings.state_path)
+    actuator = Actuator(
+        DecisionStore(store),
+        make_applier(settings.applier, **applier_options(settings)),
+        settings.decide_mode,
         clock=clock,
     )
+    return Pipeline(settings, source=source, store=store, notifier=notifier, actuator=actuator, clock=clock)
+
+
+def applier_options(settings: Settings) -> dict[str, Any]:
+    """Constructor options of the configured applier, from settings (secrets from files)."""
+    if settings.applier == "http":
+        if not settings.hook_url or settings.hook_secret_file is None:
+            raise ValueError("applier 'http' needs hook_url and hook_secret_file")
+        return {"url": settings.hook_url, "secret": settings.hook_secret_file.read_text().strip()}
+    if settings.applier == "gitops":
+        return {"directory": settings.gitops_dir}
+    return {}
 
 
 def _safe_cycle(pipeline: Pipeline) -> None:
@@ -72,7 +89,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pipeline = build_pipeline(settings, source=source, notifier=notifier, clock=clock)
-        app.state.runtime = Runtime(settings, pipeline, pipeline.store, clock)
+        app.state.runtime = Runtime(settings, pipeline, pipeline.store, clock, pipeline.actuator)
         scheduler = BackgroundScheduler(timezone="UTC")
         if settings.run_scheduler:
             scheduler.add_job(
@@ -99,6 +116,8 @@ def create_app(
         lifespan=lifespan,
         description="Anomaly detection and safe feedback for Istio service meshes.",
     )
-    for module in (health, services, anomalies, score):
+    for module in (health, dashboard):
         app.include_router(module.router)
+    for module in (services, anomalies, score, recommendations, graph):
+        app.include_router(module.router, dependencies=[Reader])
     return app

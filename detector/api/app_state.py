@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from detector.act.actuator import Actuator
 from detector.pipeline import Pipeline
 from detector.settings import Settings
 from detector.store.sqlite import StateStore
@@ -16,3 +17,4 @@ class Runtime:
     pipeline: Pipeline
     store: StateStore
     clock: Callable[[], float]
+    decisions: Actuator | None = None

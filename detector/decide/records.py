@@ -150,8 +150,12 @@ class TrafficConfig:
 
 @dataclass(frozen=True)
 class DecideConfig:
+    """``window_s``: the span each snapshot's counts cover. Longer is steadier but slower to
+    see a recovery: bad minutes keep a subset "bad" until they leave the window."""
+
     mode: Mode = "dry-run"
     circuit: CircuitConfig = field(default_factory=CircuitConfig)
     outliers: OutlierConfig = field(default_factory=OutlierConfig)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
     circuit_every_s: float = 3600.0
+    window_s: float = 300.0

@@ -108,6 +108,8 @@ def test_warm_mesh_is_healthy_and_quiet(stack: Stack) -> None:
     assert len(services) >= 10
     assert {s["health"] for s in services} == {"healthy"}, services
     assert stack.events(active=True) == []
+    recs = stack.api.get("/api/v1/recommendations").json()
+    assert [r for r in recs if r["kind"].startswith("traffic")] == [], "a healthy mesh moved weights"
 
 
 def test_error_burst_is_listed_alerted_and_resolved(stack: Stack) -> None:
@@ -173,6 +175,14 @@ def test_bad_pod_is_named(stack: Stack) -> None:
         3 * INTERVAL + 2,
     )
     assert {e["pod"] for e in found} == {bad}
+
+    def named() -> list[dict[str, Any]]:
+        recs = stack.api.get("/api/v1/recommendations", params={"service": "cartservice"}).json()
+        return [r for r in recs if r["kind"] == "pod-outlier" and bad in r["title"]]
+
+    rec = wait_until(named, 30)[0]
+    detail = stack.api.get(f"/api/v1/recommendations/{rec['id']}").json()
+    assert detail["rationale"] and detail["evidence"]
     wait_until(lambda: stack.events(service="cartservice", active=True) == [], 90)
     pod_events = {e["pod"] for e in stack.events(service="cartservice", since=t0 - 1) if e["scope"] == "pod"}
     assert pod_events == {bad}, "a healthy sibling pod was flagged"

@@ -88,3 +88,16 @@ def test_bad_config_is_refused_clearly(tmp_path):
     cfg.write_text("scrape_intervall_s: 3\n")
     out = run("openapi", "--config", str(cfg))
     assert out.returncode == 2 and "scrape_intervall_s" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_list_detectors_and_pick_one(tmp_path):
+    listed = run("score", "--list-detectors")
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert {"robust_ewma", "ensemble"} <= set(names) and "ensemble  (default)" in listed.stdout
+    path = tmp_path / "in.csv"
+    path.write_text("timestamp,value\n" + "".join(f"{i * 60},{5 + i % 2}\n" for i in range(50)))
+    for name in names:
+        out = run("score", "--input", str(path), "--detector", name)
+        assert out.returncode == 0 and len(out.stdout.splitlines()) == 51, (name, out.stderr)
+    bad = run("score", "--input", str(path), "--detector", "nope")
+    assert bad.returncode == 2 and "robust_ewma" in bad.stderr

@@ -13,6 +13,7 @@ from detector.act.gitops import GitOpsWriter
 from detector.api.routes import recommendations
 from detector.decide.manifests import virtual_service
 from detector.decide.records import Recommendation
+from detector.settings import Settings
 from detector.store.decisions import DecisionStore
 from detector.store.sqlite import StateStore
 
@@ -129,8 +130,9 @@ def test_api_router(decisions, tmp_path):
     act.handle([rec, _info()], 1.0)
     app = FastAPI()
     app.include_router(recommendations.router)
-    app.state.runtime = SimpleNamespace(decisions=act)
-    c = TestClient(app)
+    app.state.runtime = SimpleNamespace(decisions=act, settings=Settings(api_tokens=["t"]))
+    assert TestClient(app).post(f"/api/v1/recommendations/{rec.id}/approve").status_code == 401
+    c = TestClient(app, headers={"Authorization": "Bearer t"})
     assert len(c.get("/api/v1/recommendations").json()) == 2
     assert [r["id"] for r in c.get("/api/v1/recommendations", params={"kind": "traffic-shift"}).json()] == [
         rec.id

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from detector.act.actuator import NotAllowed, NotFound
 from detector.act.base import ApplyResult
+from detector.api.auth import Writer
 from detector.api.deps import RuntimeDep
 from detector.decide.manifests import to_yaml
 from detector.store.decisions import DecisionStore
@@ -72,19 +73,19 @@ def get_recommendation(rt: RuntimeDep, rec_id: str) -> dict[str, Any]:
     return {**rec, "yaml": yaml_text, "actions": act.decisions.actions(rec_id)}
 
 
-@router.post("/recommendations/{rec_id}/approve")
+@router.post("/recommendations/{rec_id}/approve", dependencies=[Writer])
 def approve(rt: RuntimeDep, rec_id: str, body: Decision | None = None) -> dict[str, Any]:
     actor = (body or Decision()).actor
     return dict(_guard(lambda: _actuator(rt).approve(rec_id, actor)))
 
 
-@router.post("/recommendations/{rec_id}/reject")
+@router.post("/recommendations/{rec_id}/reject", dependencies=[Writer])
 def reject(rt: RuntimeDep, rec_id: str, body: Decision | None = None) -> dict[str, Any]:
     b = body or Decision()
     return dict(_guard(lambda: _actuator(rt).reject(rec_id, b.actor, b.reason)))
 
 
-@router.post("/recommendations/{rec_id}/apply")
+@router.post("/recommendations/{rec_id}/apply", dependencies=[Writer])
 def apply(rt: RuntimeDep, rec_id: str, dry_run: bool = False, body: Decision | None = None) -> dict[str, Any]:
     actor = (body or Decision()).actor
     result: ApplyResult = _guard(lambda: _actuator(rt).apply(rec_id, actor, dry_run=dry_run))
