@@ -29,6 +29,7 @@ from detector.simulate.topology import Topology
 from detector.simulate.traffic import Mesh
 
 SEED = 7
+MODEL = Path("models/mesh-default.yaml")
 HISTORY_STEP_S = 30.0
 """Prometheus's live scrape interval is 15 s; ``rate_window`` 2m covers ≥ 4 history samples."""
 
@@ -67,6 +68,7 @@ def run_demo(port: int, workdir: Path, history_hours: float = 1.0, fault_every_s
         settings = Settings(
             api_token_file=token_file,
             decide_mode="approval",
+            detector_model=MODEL if MODEL.exists() else None,
             applier="gitops",
             gitops_dir=workdir / "gitops",
             prometheus_url=prom.url,

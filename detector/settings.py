@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     dashboard_url: str = ""
     """Public base URL of this service, for links in alerts."""
     run_scheduler: bool = True
+    detector_model: Path | None = None
+    """A detection model file (see ``models/``); none means the built-in defaults."""
     decide_mode: Literal["off", "dry-run", "approval", "auto"] = "dry-run"
     """What recommendations may do: nothing, log what they would do, wait for a person, or act."""
     applier: Literal["none", "http", "kubernetes", "gitops"] = "none"

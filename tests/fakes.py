@@ -20,6 +20,7 @@ class FakeMesh:
         self.down = False
         self.faults: dict[str, tuple[float, float, Signal, float]] = {}
         self.calls: list[tuple[float, float]] = []
+        self.services = list(SERVICES)
 
     def value(self, key: SeriesKey, t: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng([self.seed, zlib.crc32(key.id.encode()), *t.astype(np.int64)[:1]])
@@ -41,7 +42,7 @@ class FakeMesh:
         if self.down:
             raise ScrapeError("Prometheus at fake is unreachable")
         ts = grid(start, end, step)
-        keys = [SeriesKey(s, "default", sig) for s in SERVICES for sig in Signal]
+        keys = [SeriesKey(s, "default", sig) for s in self.services for sig in Signal]
         return SeriesBlock(
             keys, ts, np.vstack([self.value(k, ts) for k in keys]) if len(ts) else np.empty((len(keys), 0))
         )

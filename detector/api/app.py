@@ -17,6 +17,7 @@ from detector.act.base import make_applier
 from detector.api.app_state import Runtime
 from detector.api.auth import Reader
 from detector.api.routes import anomalies, dashboard, graph, health, recommendations, score, services
+from detector.detect.model_file import load_model
 from detector.notify.alertmanager import AlertmanagerNotifier, Notifier, NullNotifier
 from detector.pipeline import Pipeline
 from detector.scrape.source import MetricSource, PrometheusSource
@@ -54,7 +55,17 @@ def build_pipeline(
         settings.decide_mode,
         clock=clock,
     )
-    return Pipeline(settings, source=source, store=store, notifier=notifier, actuator=actuator, clock=clock)
+    bank, tracker = load_model(settings.detector_model) if settings.detector_model else (None, None)
+    return Pipeline(
+        settings,
+        source=source,
+        store=store,
+        notifier=notifier,
+        actuator=actuator,
+        clock=clock,
+        bank=bank,
+        tracker=tracker,
+    )
 
 
 def applier_options(settings: Settings) -> dict[str, Any]:

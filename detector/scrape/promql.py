@@ -41,9 +41,13 @@ QUANTILES: dict[Signal, float] = {Signal.P50: 0.5, Signal.P90: 0.9, Signal.P99: 
 
 @dataclass(frozen=True)
 class Query:
-    """One PromQL expression and the series identity its result labels map to."""
+    """One PromQL expression and the series identity its result labels map to.
 
-    signal: Signal
+    ``signal`` is None for a histogram query: its bucket rates yield every latency
+    quantile in :data:`QUANTILES` (see :mod:`detector.scrape.histogram`).
+    """
+
+    signal: Signal | None
     scope: Scope
     expr: str
 
@@ -103,10 +107,9 @@ def cycle_queries(
     services: Sequence[str] = (),
     scopes: Sequence[Scope] = tuple(Scope),
 ) -> Iterator[Query]:
-    """All queries of one scrape cycle: every signal at every scope."""
+    """All queries of one scrape cycle: rate, 5xx ratio and the latency histogram at every scope."""
     for scope in scopes:
         sel = selector(scope, namespaces, services)
         yield Query(Signal.RATE, scope, request_rate(scope, window, sel))
         yield Query(Signal.ERROR_RATIO, scope, error_ratio(scope, window, sel))
-        for signal, q in QUANTILES.items():
-            yield Query(signal, scope, latency_quantile(q, scope, window, sel))
+        yield Query(None, scope, latency_histogram(scope, window, sel))

@@ -7,6 +7,7 @@ VictoriaMetrics) works through :class:`PrometheusSource`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,7 +18,8 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from detector.scrape import promql
-from detector.series import Scope, SeriesBlock, SeriesKey
+from detector.scrape.histogram import parse_le, quantiles
+from detector.series import Scope, SeriesBlock, SeriesKey, Signal
 
 MAX_POINTS = 10_000
 
@@ -42,8 +44,13 @@ def grid(start: float, end: float, step: float) -> np.ndarray:
     return start + step * np.arange(max(n, 0), dtype=np.float64)
 
 
-def key_from_labels(query: promql.Query, labels: dict[str, str]) -> SeriesKey | None:
+def key_from_labels(
+    query: promql.Query, labels: dict[str, str], signal: Signal | None = None
+) -> SeriesKey | None:
     """Map a result's labels to the series it measures; None for results we cannot place."""
+    signal = signal or query.signal
+    if signal is None:
+        return None
     service = labels.get("destination_service_name", "")
     namespace = labels.get("destination_service_namespace", "")
     if not service or service == "unknown":
@@ -56,7 +63,11 @@ def key_from_labels(query: promql.Query, labels: dict[str, str]) -> SeriesKey | 
     }[query.scope]
     if any(not v or v == "unknown" for v in extra.values()):
         return None
-    return SeriesKey(service, namespace, query.signal, query.scope, **extra)
+    return SeriesKey(service, namespace, signal, query.scope, **extra)
+
+
+def _grid_index(t: object, ts: np.ndarray) -> int:
+    return round((float(t) - ts[0]) / (ts[1] - ts[0])) if len(ts) > 1 else 0  # type: ignore[arg-type]
 
 
 def place(
@@ -69,9 +80,38 @@ def place(
             continue
         row = rows.setdefault(key, np.full(len(ts), np.nan))
         for t, v in item.get("values", []):
-            j = round((float(t) - ts[0]) / (ts[1] - ts[0])) if len(ts) > 1 else 0
+            j = _grid_index(t, ts)
             if 0 <= j < len(ts):
                 row[j] = _number(v)
+
+
+Buckets = dict[SeriesKey, dict[float, np.ndarray]]
+
+
+def collect_buckets(
+    result: Sequence[dict[str, Any]], query: promql.Query, ts: np.ndarray, hist: Buckets
+) -> None:
+    """Gather a histogram query's bucket rates per series (keyed by its p50 identity) and ``le``."""
+    for item in result:
+        labels = item.get("metric", {})
+        key = key_from_labels(query, labels, Signal.P50)
+        if key is None or "le" not in labels:
+            continue
+        row = hist.setdefault(key, {}).setdefault(parse_le(labels["le"]), np.full(len(ts), np.nan))
+        for t, v in item.get("values", []):
+            j = _grid_index(t, ts)
+            if 0 <= j < len(ts):
+                row[j] = _number(v)
+
+
+def add_quantiles(hist: Buckets, rows: dict[SeriesKey, np.ndarray]) -> None:
+    """p50/p90/p99 rows from the gathered buckets, as PromQL's ``histogram_quantile`` would give."""
+    signals = tuple(promql.QUANTILES)
+    for key, buckets in hist.items():
+        bounds = np.array(sorted(buckets))
+        values = quantiles(bounds, np.vstack([buckets[b] for b in bounds]), tuple(promql.QUANTILES.values()))
+        for signal, row in zip(signals, values, strict=True):
+            rows[dataclasses.replace(key, signal=signal)] = row
 
 
 def _number(v: object) -> float:
@@ -110,14 +150,19 @@ class PrometheusSource:
         if len(ts) == 0:
             return SeriesBlock.empty()
         rows: dict[SeriesKey, np.ndarray] = {}
+        hist: Buckets = {}
         for query in self.queries:
             for first in range(0, len(ts), MAX_POINTS):  # Prometheus refuses > 11,000 points a series
                 chunk = ts[first : first + MAX_POINTS]
                 result = self._range(query.expr, chunk[0], chunk[-1], step)
                 try:
-                    place(result, query, ts, rows)
+                    if query.signal is None:
+                        collect_buckets(result, query, ts, hist)
+                    else:
+                        place(result, query, ts, rows)
                 except (TypeError, ValueError, AttributeError) as exc:
                     raise ScrapeError(f"Prometheus at {self.url} returned a malformed matrix: {exc}") from exc
+        add_quantiles(hist, rows)
         keys = sorted(rows)
         values = np.vstack([rows[k] for k in keys]) if keys else np.empty((0, len(ts)))
         return SeriesBlock(keys, ts, values)

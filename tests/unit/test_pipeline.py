@@ -96,3 +96,16 @@ def test_failed_alert_delivery_is_retried_next_cycle(parts):
     notifier.fail = False
     run(p, clock, 1)
     assert any(a.labels["service"] == "pay" for a in notifier.sent)
+
+
+def test_new_services_appear_and_vanished_ones_age_out(parts, tmp_path):
+    make, mesh, _, clock = parts
+    p = make()
+    run(p, clock, 2)
+    mesh.services.append("newcomer")
+    run(p, clock, 1)
+    assert {k.service for k in p.recent.series()} == {"cart", "web", "pay", "newcomer"}
+    mesh.services.remove("web")
+    run(p, clock, int(p.settings.series_stale_s / STEP) + 2)
+    assert "web" not in {k.service for k in p.recent.series()}
+    assert all(k.service != "web" for k in p.bank.keys)

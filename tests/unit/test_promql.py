@@ -6,17 +6,19 @@ from detector.scrape.source import PrometheusSource, ScrapeError, grid, key_from
 from detector.series import Scope, SeriesKey, Signal
 
 
-def test_every_signal_at_every_scope_has_one_query():
+def test_every_scope_has_rate_ratio_and_histogram_queries():
     queries = list(promql.cycle_queries("1m"))
-    assert {(q.signal, q.scope) for q in queries} == {(s, sc) for s in Signal for sc in Scope}
-    assert len(queries) == len(Signal) * len(Scope)
+    assert {(q.signal, q.scope) for q in queries} == {
+        (s, sc) for s in (Signal.RATE, Signal.ERROR_RATIO, None) for sc in Scope
+    }
+    assert all("_bucket" in q.expr and "le)" in q.expr for q in queries if q.signal is None)
 
 
 def test_reporters_are_chosen_per_scope():
     by = {(q.signal, q.scope): q.expr for q in promql.cycle_queries("1m")}
     assert 'reporter="destination"' in by[(Signal.RATE, Scope.POD)]
     assert 'reporter="source"' in by[(Signal.RATE, Scope.EDGE)]
-    assert "source_workload" in by[(Signal.P99, Scope.EDGE)]
+    assert "source_workload" in by[(None, Scope.EDGE)]
 
 
 def test_error_ratio_is_zero_not_absent_without_5xx_series():
@@ -68,3 +70,21 @@ def test_unreachable_prometheus_is_a_scrape_error():
     src = PrometheusSource("http://127.0.0.1:9", timeout_s=1)
     with pytest.raises(ScrapeError, match="unreachable"):
         src.fetch(0, 30, 15)
+
+
+def test_histogram_results_become_quantile_series():
+    from detector.scrape.source import add_quantiles, collect_buckets
+
+    q = promql.Query(None, Scope.SERVICE, "")
+    ts = grid(0, 15, 15)
+    labels = {"destination_service_name": "a", "destination_service_namespace": "n"}
+    result = [
+        {"metric": {**labels, "le": le}, "values": [[0, c], [15, c]]}
+        for le, c in (("10", "5"), ("20", "10"), ("+Inf", "10"))
+    ]
+    hist: dict = {}
+    collect_buckets(result, q, ts, hist)
+    rows: dict = {}
+    add_quantiles(hist, rows)
+    assert rows[SeriesKey("a", "n", Signal.P50)].tolist() == [10.0, 10.0]
+    assert rows[SeriesKey("a", "n", Signal.P90)].tolist() == [18.0, 18.0]

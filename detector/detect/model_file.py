@@ -1,0 +1,40 @@
+"""Detection models as YAML files (``models/``): detector hyperparameters, floors, hysteresis.
+
+A file states every knob a deployment may want to turn without a release. Unknown keys
+are refused, so a typo cannot silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from detector.detect.bank import DetectionBank, default_params
+from detector.detect.events import EventTracker
+from detector.detect.robust_ewma import RobustEWMA, SeriesParams
+from detector.series import SeriesKey, Signal
+
+SECTIONS = {"detector", "floors", "events"}
+
+
+def load_model(path: Path) -> tuple[DetectionBank, EventTracker]:
+    """A fresh bank and tracker configured by the file at ``path``."""
+    spec = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(spec, dict) or set(spec) - SECTIONS:
+        raise ValueError(f"{path}: expected a mapping with sections {sorted(SECTIONS)}, got {spec!r:.200}")
+    try:
+        detector = RobustEWMA(**spec.get("detector", {}))
+        floors = {Signal(name): SeriesParams(**p) for name, p in spec.get("floors", {}).items()}
+        tracker = EventTracker(**spec.get("events", {}))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    return DetectionBank(detector, params_for=_params(floors)), tracker
+
+
+def _params(floors: dict[Signal, SeriesParams]) -> Any:
+    def params_for(key: SeriesKey) -> SeriesParams:
+        return floors.get(key.signal) or default_params(key)
+
+    return params_for
