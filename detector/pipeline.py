@@ -25,7 +25,7 @@ from detector.act.actuator import Actuator
 from detector.act.base import read_all
 from detector.decide.build import build_snapshot
 from detector.decide.engine import decide
-from detector.decide.records import DecideConfig
+from detector.decide.records import DecideConfig, TrafficConfig
 from detector.decide.state import DecideState
 from detector.detect.bank import DetectionBank, ScoredBlock
 from detector.detect.events import AnomalyEvent, EventTracker
@@ -81,7 +81,18 @@ class Pipeline:
         self.telemetry = telemetry or Telemetry()
         self.recent = recent or RecentWindow()
         self.actuator = actuator
-        self.decide_config = DecideConfig(mode=settings.decide_mode)
+        self.decide_config = DecideConfig(
+            mode=settings.decide_mode,
+            window_s=settings.decide_window_s,
+            traffic=TrafficConfig(
+                max_step=settings.decide_max_step,
+                default_floor=settings.decide_floor,
+                floors=settings.decide_floors,
+                cooldown_s=settings.decide_cooldown_s,
+                open_after=settings.decide_open_after,
+                close_after=settings.decide_close_after,
+            ),
+        )
         self.decide_state = DecideState()
         self.clock = clock
         self.window_s = window_seconds(settings.rate_window)

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     """A detection model file (see ``models/``); none means the built-in defaults."""
     decide_mode: Literal["off", "dry-run", "approval", "auto"] = "dry-run"
     """What recommendations may do: nothing, log what they would do, wait for a person, or act."""
+    decide_window_s: float = Field(300.0, gt=0)
+    """The span each decision's request and error counts cover."""
+    decide_max_step: int = Field(20, ge=1, le=100)
+    decide_floor: int = Field(10, ge=0, le=100)
+    """Weight no subset is shifted below (per-subset overrides in ``decide_floors``)."""
+    decide_floors: dict[str, int] = Field(default_factory=dict)
+    decide_cooldown_s: float = Field(300.0, ge=0)
+    decide_open_after: int = Field(3, ge=1)
+    decide_close_after: int = Field(5, ge=1)
     applier: Literal["none", "http", "kubernetes", "gitops"] = "none"
     """Where approved actions go."""
     hook_url: str = ""

@@ -133,7 +133,8 @@ class TrafficConfig:
     """
 
     max_step: int = 20
-    default_floor: int = 0
+    default_floor: int = 10
+    """Never drain a subset: at 0 it has no traffic, so no data could ever show it recovered."""
     floors: dict[str, int] = field(default_factory=dict)
     cooldown_s: float = 300.0
     open_after: int = 3

@@ -10,7 +10,7 @@ import numpy as np
 
 from detector.scrape import promql
 from detector.scrape.source import PrometheusSource
-from detector.series import Scope, Signal
+from detector.series import Scope
 from detector.simulate.faults import FaultSchedule
 from detector.simulate.server import SimulatorServer
 from detector.simulate.topology import Topology
