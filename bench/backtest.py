@@ -80,7 +80,7 @@ def _simulated(args: argparse.Namespace) -> tuple[SeriesBlock, list[str]]:
     start = end - args.minutes * 60
     faults = FaultSchedule()
     truth = []
-    for minute, kind, service, duration, extra in FAULTS:
+    for minute, kind, service, duration, extra in () if args.healthy else FAULTS:
         pod = topology.workload(service).pods["v1"][0] if kind == "bad_pod" else None
         f = faults.add(
             topology,
@@ -138,6 +138,7 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--weights", action="append", default=[], help="ns/svc=v1:90,v2:10 (default: inferred)")
     p.add_argument("--minutes", type=float, default=110, help="simulated history length")
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--healthy", action="store_true", help="no faults: a healthy mesh must change nothing")
     p.add_argument("--rps", type=float, default=100.0, help="simulated ingress requests/s at peak")
     p.add_argument("--step", type=float, default=15.0, help="query step = the pipeline's scrape interval")
     p.add_argument("--cycle-s", type=float, default=15.0, help="how often the pipeline decides")

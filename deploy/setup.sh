@@ -8,6 +8,8 @@ need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v chromium >/dev/null || need+=(chromium)  # dashboard browser tests (Playwright drives it)
+command -v victoria-metrics >/dev/null || need+=(victoria-metrics)  # second query engine in the e2e tests
+[ -x "$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | head -n1)" ] || need+=(postgresql)  # shared store
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq

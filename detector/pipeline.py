@@ -29,9 +29,11 @@ from detector.decide.records import DecideConfig, TrafficConfig
 from detector.decide.state import DecideState
 from detector.detect.bank import DetectionBank, ScoredBlock
 from detector.detect.events import AnomalyEvent, EventTracker
+from detector.detect.settle import GapSettler
 from detector.detect.volume_gate import gate_error_ratios, window_seconds
 from detector.notify.alertmanager import AlertDispatcher, Notifier, NotifyError
 from detector.recent import RecentWindow
+from detector.scrape.cardinality import cap_series
 from detector.scrape.source import MetricSource, ScrapeError
 from detector.series import Scope
 from detector.settings import Settings
@@ -96,8 +98,11 @@ class Pipeline:
         self.decide_state = DecideState()
         self.clock = clock
         self.window_s = window_seconds(settings.rate_window)
+        self.settler = GapSettler(self.window_s)
         self.status = SourceStatus()
         self.last_end: float | None = None
+        # shards share one store: each keeps its own detector state row
+        self.state_name = f"{STATE_NAME}/{settings.shard_id}" if settings.shard_id else STATE_NAME
         self._restore()
 
     # the cycle ----------------------------------------------------------------------------------
@@ -114,13 +119,16 @@ class Pipeline:
             return self._failed(started, str(exc))
         if block is None:
             return CycleRecord(started, self.clock() - started, True, 0)
+        capped = cap_series(block, self.settings.max_series)
+        block = capped.block
+        self.telemetry.series_dropped.set(capped.dropped)
         with self.telemetry.cycle_duration.labels("detect").time():
-            scored = gate_error_ratios(self.bank.score(block), self.window_s)
+            scored = gate_error_ratios(self.bank.score(self.settler.apply(block)), self.window_s)
             changes = self.tracker.update(scored)
-        self.recent.add(
+        self.recent.add(  # what was observed, even where it was not trusted enough to score
             scored.keys,
             scored.timestamps,
-            values=scored.values,
+            values=block.values,
             expected=scored.expected,
             lower=scored.lower,
             upper=scored.upper,
@@ -197,6 +205,7 @@ class Pipeline:
         ]
         if stale:
             self.bank.forget(stale)
+            self.settler.forget(stale)
             self.recent.forget(stale)
 
     # persistence ------------------------------------------------------------------------------
@@ -208,7 +217,7 @@ class Pipeline:
                 )
             self.store.put_state(
                 db,
-                STATE_NAME,
+                self.state_name,
                 {
                     "last_end": self.last_end,
                     "bank": self.bank.export_state(),
@@ -221,7 +230,7 @@ class Pipeline:
             self.store.put_cycle(db, record)
 
     def _restore(self) -> None:
-        saved = self.store.state(STATE_NAME)
+        saved = self.store.state(self.state_name)
         if not saved:
             return
         self.last_end = saved.get("last_end")

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     dashboard_url: str = ""
     """Public base URL of this service, for links in alerts."""
     run_scheduler: bool = True
+    max_body_bytes: int = Field(1 << 20, gt=0)
+    """Largest accepted request body (JSON); bigger ones get 413."""
+    max_series: int = Field(20_000, gt=0)
+    """Series scored per cycle at most; the least important are dropped (``meshpulse_series_dropped``)."""
     detector_model: Path | None = None
     """A detection model file (see ``models/``); none means the built-in defaults."""
     decide_mode: Literal["off", "dry-run", "approval", "auto"] = "dry-run"
@@ -67,6 +71,10 @@ class Settings(BaseSettings):
     """A file with one bearer token per line."""
     protect_reads: bool = False
     """Require a token for read-only endpoints too."""
+    shard_id: str = ""
+    """This replica's shard id (the pod name in a StatefulSet); empty runs unsharded, owning everything."""
+    lease_s: float = Field(30.0, gt=0)
+    """Shard lease length; must exceed the longest cycle. Dead after 2 more lease periods unrenewed."""
 
     @classmethod
     def settings_customise_sources(

@@ -50,6 +50,9 @@ class Telemetry:
             ["outcome"],
             registry=r,
         )
+        self.series_dropped = Gauge(
+            "meshpulse_series_dropped", "Series dropped by the max_series cap in the last cycle", registry=r
+        )
         self.last_success = Gauge(
             "meshpulse_last_successful_cycle_timestamp_seconds", "When a cycle last succeeded", registry=r
         )

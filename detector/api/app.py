@@ -16,12 +16,25 @@ from detector.act.actuator import Actuator
 from detector.act.base import make_applier
 from detector.api.app_state import Runtime
 from detector.api.auth import Reader
-from detector.api.routes import anomalies, dashboard, graph, health, recommendations, score, services
+from detector.api.limits import BodySizeLimit
+from detector.api.routes import (
+    alertmanager_webhook,
+    anomalies,
+    dashboard,
+    graph,
+    health,
+    recommendations,
+    score,
+    services,
+    shard,
+)
 from detector.detect.model_file import load_model
 from detector.notify.alertmanager import AlertmanagerNotifier, Notifier, NullNotifier
 from detector.pipeline import Pipeline
 from detector.scrape.source import MetricSource, PrometheusSource
 from detector.settings import Settings
+from detector.shard.filter import OwnedSource
+from detector.shard.leases import Leases
 from detector.store.decisions import DecisionStore
 from detector.store.sqlite import StateStore
 
@@ -37,6 +50,7 @@ def build_pipeline(
     clock: Callable[[], float] = time.time,
 ) -> Pipeline:
     """The production wiring; tests pass their own collaborators."""
+    store = store or StateStore(settings.state_path)
     source = source or PrometheusSource(
         settings.prometheus_url,
         window=settings.rate_window,
@@ -48,7 +62,8 @@ def build_pipeline(
         notifier = (
             AlertmanagerNotifier(settings.alertmanager_url) if settings.alertmanager_url else NullNotifier()
         )
-    store = store or StateStore(settings.state_path)
+    if settings.shard_id:
+        source = OwnedSource(source, Leases(store, settings.shard_id, settings.lease_s, clock=clock))
     actuator = Actuator(
         DecisionStore(store),
         make_applier(settings.applier, **applier_options(settings)),
@@ -119,6 +134,8 @@ def create_app(
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=True)
+            if isinstance(pipeline.source, OwnedSource):
+                pipeline.source.leases.release()  # the others take over now, not after the grace
             pipeline.store.close()
 
     app = FastAPI(
@@ -127,8 +144,9 @@ def create_app(
         lifespan=lifespan,
         description="Anomaly detection and safe feedback for Istio service meshes.",
     )
+    app.add_middleware(BodySizeLimit, max_json_bytes=settings.max_body_bytes)
     for module in (health, dashboard):
         app.include_router(module.router)
-    for module in (services, anomalies, score, recommendations, graph):
+    for module in (services, anomalies, score, recommendations, graph, shard, alertmanager_webhook):
         app.include_router(module.router, dependencies=[Reader])
     return app

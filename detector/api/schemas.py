@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from detector.health import Health
 from detector.series import Scope, Signal
@@ -59,12 +59,16 @@ class SeriesPoints(BaseModel):
     score: list[float | None]
 
 
+Number = Annotated[float, Strict()]
+"""A JSON number: ``true`` or ``"1.5"`` is refused, not coerced, so the request matches the schema."""
+
+
 class ScoreRequest(BaseModel):
     """Points of one series, oldest first; scoring is causal."""
 
     model_config = ConfigDict(extra="forbid")
-    timestamps: list[float] = Field(min_length=1, max_length=1_000_000)
-    values: list[float | None] = Field(min_length=1, max_length=1_000_000)
+    timestamps: list[Number] = Field(min_length=1, max_length=1_000_000)
+    values: list[Number | None] = Field(min_length=1, max_length=1_000_000)
 
     @field_validator("timestamps")
     @classmethod

@@ -18,13 +18,14 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from detector.detect.robust_ewma import EWMAState, ParamArrays, RobustEWMA, SeriesParams
-from detector.series import SeriesBlock, SeriesKey, Signal
+from detector.series import Scope, SeriesBlock, SeriesKey, Signal
 
 # Why these floors (sigma floors; the score reaches 0.5 at `threshold` (3.5) of them):
 # * rate: traffic is bursty and diurnal; a change under ~35 % is not worth a look,
@@ -46,13 +47,18 @@ _DEFAULTS: dict[Signal, SeriesParams] = {
 }
 
 
-def default_params(key: SeriesKey) -> SeriesParams:
+def default_params(key: SeriesKey, floors: Mapping[Signal, SeriesParams] | None = None) -> SeriesParams:
     """What an SRE would call anomalous for this kind of series.
 
     >>> default_params(SeriesKey("a", "ns", Signal.ERROR_RATIO)).direction
     1
     """
-    return _DEFAULTS[key.signal]
+    params = (floors or _DEFAULTS).get(key.signal) or _DEFAULTS[key.signal]
+    if key.scope is Scope.POD and key.signal is Signal.RATE:
+        # One pod's share falls whenever the workload scales out or a rollout drains it;
+        # only a pod taking far more than its share (imbalance, a hot key) is news.
+        return dataclasses.replace(params, direction=1)
+    return params
 
 
 @dataclass

@@ -6,8 +6,8 @@ are refused, so a typo cannot silently fall back to a default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -33,8 +33,8 @@ def load_model(path: Path) -> tuple[DetectionBank, EventTracker]:
     return DetectionBank(detector, params_for=_params(floors)), tracker
 
 
-def _params(floors: dict[Signal, SeriesParams]) -> Any:
+def _params(floors: dict[Signal, SeriesParams]) -> Callable[[SeriesKey], SeriesParams]:
     def params_for(key: SeriesKey) -> SeriesParams:
-        return floors.get(key.signal) or default_params(key)
+        return default_params(key, floors)
 
     return params_for

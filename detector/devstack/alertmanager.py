@@ -26,6 +26,7 @@ def alertmanager_config(
     group_interval: str = "1s",
     repeat_interval: str = "1h",
     group_by: Sequence[str] = ("alertname", "namespace", "service"),
+    bearer_token: str | None = None,
 ) -> dict:
     """The ``alertmanager.yml`` content; without a webhook, alerts are kept but sent nowhere.
 
@@ -34,7 +35,10 @@ def alertmanager_config(
     """
     receiver: dict = {"name": "webhook"}
     if webhook_url:
-        receiver["webhook_configs"] = [{"url": webhook_url, "send_resolved": True}]
+        hook: dict = {"url": webhook_url, "send_resolved": True}
+        if bearer_token:  # how a receiver such as MeshPulse's own webhook authenticates Alertmanager
+            hook["http_config"] = {"authorization": {"type": "Bearer", "credentials": bearer_token}}
+        receiver["webhook_configs"] = [hook]
     return {
         "global": {"resolve_timeout": resolve_timeout},
         "route": {
@@ -97,6 +101,8 @@ def start_alertmanager(
     group_interval: str = "1s",
     repeat_interval: str = "1h",
     *,
+    group_by: Sequence[str] = ("alertname", "namespace", "service"),
+    bearer_token: str | None = None,
     ready_timeout_s: float = 30.0,
 ) -> RunningAlertmanager:
     """Write ``workdir/alertmanager.yml``, start Alertmanager on 127.0.0.1 and wait until ready."""
@@ -107,7 +113,15 @@ def start_alertmanager(
     storage_path = workdir / "alertmanager-data"
     config_path.write_text(
         json.dumps(
-            alertmanager_config(webhook_url, resolve_timeout, group_wait, group_interval, repeat_interval),
+            alertmanager_config(
+                webhook_url,
+                resolve_timeout,
+                group_wait,
+                group_interval,
+                repeat_interval,
+                group_by,
+                bearer_token,
+            ),
             indent=2,
         )
     )

@@ -38,6 +38,7 @@ class ManagedProcess:
         *,
         name: str | None = None,
         stop_timeout_s: float = 10.0,
+        user: str | None = None,
     ) -> None:
         self.binary = binary
         self.args = list(args)
@@ -45,6 +46,8 @@ class ManagedProcess:
         self.name = name or Path(binary).name
         self.log_path = self.workdir / f"{self.name}.log"
         self.stop_timeout_s = stop_timeout_s
+        self.user = user
+        """Run as this user (needs root); PostgreSQL refuses to run as root."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +69,11 @@ class ManagedProcess:
             log.flush()
             try:
                 self._proc = subprocess.Popen(
-                    [self.binary, *self.args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                    [self.binary, *self.args],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    user=self.user,
                 )
             except OSError as exc:
                 raise ProcessError(f"cannot start {self.name}: {exc}") from exc

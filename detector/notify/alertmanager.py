@@ -8,9 +8,7 @@ the event closes.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -20,6 +18,8 @@ import httpx
 from detector.series import SeriesKey
 
 ALERTNAME = "MeshAnomaly"
+RUNBOOK_URL = "docs/runbooks/mesh-anomaly.md"
+"""The runbook, as a path in this repository; deployments prefix their docs site (``runbook_url``)."""
 
 
 class NotifyError(RuntimeError):
@@ -147,6 +147,7 @@ def alert_for_event(
     *,
     detector: str = "meshpulse",
     dashboard_url: str = "",
+    runbook_url: str = RUNBOOK_URL,
     resolved_at: float | None = None,
 ) -> Alert:
     """The alert for ``event``: firing while open, resolved (``endsAt``) once it has ended.
@@ -154,7 +155,9 @@ def alert_for_event(
     Labels identify the series only (plus severity for routing), so Alertmanager
     keeps one alert per series even as the numbers in the annotations move.
     ``detector`` names the MeshPulse instance, so two deployments feeding one
-    Alertmanager never overwrite each other's alerts.
+    Alertmanager never overwrite each other's alerts. Conventions: ``runbook_url``
+    points at the signal's section of the runbook; ``dashboard_url`` (and
+    ``generatorURL``) deep-link to the service's dashboard page.
     """
     key = event.key
     labels = {
@@ -171,8 +174,9 @@ def alert_for_event(
     annotations = {
         "summary": f"{key.signal.value} of {key.subject} in {key.namespace} is anomalous",
         "description": _description(event),
+        "runbook_url": f"{runbook_url}#{key.signal.value.replace('_', '-')}",
     }
-    link = f"{dashboard_url.rstrip('/')}/api/v1/services/{quote(key.service)}" if dashboard_url else ""
+    link = f"{dashboard_url.rstrip('/')}/ui/services/{quote(key.service)}" if dashboard_url else ""
     if link:
         link += f"?namespace={quote(key.namespace)}"
         annotations["dashboard_url"] = link
@@ -189,109 +193,7 @@ def _description(event: AnomalyEvent) -> str:
     return f"{text}; peak score {event.peak_score:.2f}."
 
 
-@dataclass
-class _Sent:
-    """What was last delivered for one event; ``resolved_at`` set means it is finished."""
+# the dispatcher lives in its own module; re-exported because callers import it from here
+from detector.notify.dispatcher import AlertDispatcher  # noqa: E402
 
-    alert: Alert
-    sent_at: float
-    resolved_at: float | None = None
-
-
-@dataclass
-class AlertDispatcher:
-    """Decides what to send each cycle; delivery itself is the caller's (a :class:`Notifier`).
-
-    ``due`` lists alerts, ``mark_sent`` records the ones delivered; anything not
-    marked is due again next cycle, so a down Alertmanager loses nothing. A closed
-    event need be passed once: its resolution stays queued here until delivered.
-    ``active_events`` must be every open event, because one that vanishes without
-    closing is resolved rather than left firing. Finished events are remembered for
-    ``forget_after_s`` so a closed event passed again is not resolved twice.
-    """
-
-    resend_s: float = 60.0
-    detector: str = "meshpulse"
-    dashboard_url: str = ""
-    forget_after_s: float = 86400.0
-    _sent: dict[str, _Sent] = field(default_factory=dict)
-    _resolving: dict[str, Alert] = field(default_factory=dict)
-    _issued: dict[str, str] = field(default_factory=dict, repr=False)
-
-    def due(
-        self, now: float, active_events: Sequence[AnomalyEvent], closed_events: Sequence[AnomalyEvent]
-    ) -> list[Alert]:
-        """Resolutions first: if a series closes and reopens in one batch, the firing one wins."""
-        self._forget(now)
-        for event in closed_events:
-            eid, sent = event_id(event), self._sent.get(event_id(event))
-            if eid not in self._resolving and not (sent and sent.resolved_at is not None):
-                self._resolving[eid] = self._alert(event, resolved_at=event.ended_at or now)
-        resolving = list(self._resolving.items())
-        firing: list[tuple[str, Alert]] = []
-        open_ids: set[str] = set()
-        for event in active_events:
-            eid = event_id(event)
-            open_ids.add(eid)
-            alert, sent = self._alert(event), self._sent.get(eid)
-            if sent and sent.alert.labels != alert.labels:  # e.g. severity changed: retire the old one
-                resolving.append((eid, replace(sent.alert, ends_at=now)))
-            elif sent and now - sent.sent_at < self.resend_s:
-                continue
-            firing.append((eid, alert))
-        for eid, sent in self._sent.items():
-            if sent.resolved_at is None and eid not in open_ids and eid not in self._resolving:
-                self._resolving[eid] = replace(sent.alert, ends_at=now)
-                resolving.append((eid, self._resolving[eid]))
-        self._issued = {_identity(alert): eid for eid, alert in resolving + firing}
-        return [alert for _, alert in resolving + firing]
-
-    def mark_sent(self, alerts: list[Alert], now: float) -> None:
-        """Record delivery of (some of) the alerts the last :meth:`due` returned."""
-        for alert in alerts:
-            eid = self._issued.pop(_identity(alert), None)
-            if eid is None:
-                continue
-            if not alert.resolved:
-                self._sent[eid] = _Sent(alert, now)
-            elif self._resolving.get(eid) == alert:
-                del self._resolving[eid]
-                self._sent[eid] = _Sent(alert, now, resolved_at=now)
-
-    def pending_count(self) -> int:
-        """Alerts the last :meth:`due` returned that have not been marked delivered."""
-        return len(self._issued)
-
-    def firing_count(self) -> int:
-        """Events Alertmanager has been told are firing and not yet told are resolved."""
-        return sum(1 for eid, s in self._sent.items() if s.resolved_at is None and eid not in self._resolving)
-
-    def export_state(self) -> dict[str, Any]:
-        """JSON-safe, for the store; :meth:`import_state` restores it after a restart."""
-        return {
-            "sent": {eid: {**asdict(s), "alert": asdict(s.alert)} for eid, s in self._sent.items()},
-            "resolving": {eid: asdict(a) for eid, a in self._resolving.items()},
-        }
-
-    def import_state(self, state: dict[str, Any]) -> None:
-        self._sent = {
-            eid: _Sent(**{**row, "alert": Alert(**row["alert"])})
-            for eid, row in state.get("sent", {}).items()
-        }
-        self._resolving = {eid: Alert(**a) for eid, a in state.get("resolving", {}).items()}
-        self._issued = {}
-
-    def _alert(self, event: AnomalyEvent, resolved_at: float | None = None) -> Alert:
-        return alert_for_event(
-            event, detector=self.detector, dashboard_url=self.dashboard_url, resolved_at=resolved_at
-        )
-
-    def _forget(self, now: float) -> None:
-        """Drop finished events, and resolutions nobody could deliver, after ``forget_after_s``."""
-        horizon = now - self.forget_after_s
-        self._sent = {eid: s for eid, s in self._sent.items() if (s.resolved_at or now) >= horizon}
-        self._resolving = {eid: a for eid, a in self._resolving.items() if (a.ends_at or now) >= horizon}
-
-
-def _identity(alert: Alert) -> str:
-    return json.dumps([sorted(alert.labels.items()), alert.starts_at, alert.resolved])
+__all__ = ["ALERTNAME", "RUNBOOK_URL", "Alert", "AlertDispatcher", "AlertmanagerNotifier", "alert_for_event"]

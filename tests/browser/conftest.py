@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
+TOKEN = "browser-test-token"
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float, every_s: float = 0.5) -> Any:
@@ -61,6 +62,10 @@ class LiveStack:
     topology: Topology
     sim: SimulatorServer
     url: str
+    app: Any = None
+    """The served app, in this process: tests reach its runtime to seed records."""
+    token: str = TOKEN
+    """A bearer token the app accepts for approve/reject."""
 
     def api(self, path: str, **params: Any) -> Any:
         r = httpx.get(f"{self.url}{path}", params=params, timeout=10)
@@ -96,14 +101,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             rate_window="10s",
             query_lag_s=1.0,
             state_path=work / "meshpulse.sqlite",
+            decide_mode="approval",
+            api_tokens=[TOKEN],
         )
         port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-        )
+        app = create_app(settings)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, name="meshpulse-uvicorn", daemon=True)
         thread.start()
-        stack = LiveStack(topology, sim, f"http://127.0.0.1:{port}")
+        stack = LiveStack(topology, sim, f"http://127.0.0.1:{port}", app)
         wait_until(lambda: server is not None and server.started, 30)
         wait_until(lambda: httpx.get(f"{stack.url}/readyz", timeout=5).status_code == 200, 30)
         yield stack

@@ -81,7 +81,7 @@ def test_firing_then_resolved_reaches_the_webhook(
             "meshpulse_detector": "meshpulse",
         }
         assert alert["annotations"]["summary"] == "p99 of pod cartservice-7d9f in shop is anomalous"
-        assert alert["generatorURL"] == "http://meshpulse.test/api/v1/services/cartservice?namespace=shop"
+        assert alert["generatorURL"] == "http://meshpulse.test/ui/services/cartservice?namespace=shop"
         assert alert["endsAt"] == "0001-01-01T00:00:00Z"  # open-ended: resolve_timeout applies
 
         notifier.send([alert_for_event(replace(event, ended_at=time.time()))])
@@ -93,7 +93,7 @@ def test_dispatcher_keeps_alerts_while_alertmanager_is_down(
     alertmanager: RunningAlertmanager, sink: WebhookSink
 ) -> None:
     """Alertmanager restarts mid-incident: nothing is lost, and it keeps its silences."""
-    dispatcher = AlertDispatcher(resend_s=60)
+    dispatcher = AlertDispatcher(resend_s=60, resolve_hold_s=0)  # this Alertmanager's group_wait is 1 s
     event = FakeEvent(KEY, started_at=time.time() - 60)
     silence = {
         "matchers": [{"name": "service", "value": "paymentservice", "isRegex": False}],

@@ -114,3 +114,12 @@ def test_params_for_is_a_collaborator() -> None:
     x = np.full((1, 30), 10.0)
     x[0, -1] = 100.0  # a rise, but this bank only cares about drops
     assert bank.score(SeriesBlock([A], np.arange(30.0), x)).score[0, -1] == 0.0
+
+
+def test_a_pods_rate_only_alarms_upward() -> None:
+    from detector.detect.bank import default_params
+    from detector.series import Scope
+
+    pod = SeriesKey("cart", "default", Signal.RATE, Scope.POD, pod="cart-1")
+    assert default_params(pod).direction == 1
+    assert default_params(SeriesKey("cart", "default", Signal.RATE)).direction == 0

@@ -81,9 +81,19 @@ def test_without_an_explanation_the_description_says_observed_versus_expected_si
 
 def test_dashboard_link_goes_to_annotations_and_generator_url() -> None:
     alert = alert_for_event(FakeEvent(POD_KEY), dashboard_url="https://meshpulse.example/")
-    link = "https://meshpulse.example/api/v1/services/cartservice?namespace=shop"
+    link = "https://meshpulse.example/ui/services/cartservice?namespace=shop"
     assert alert.annotations["dashboard_url"] == link
     assert alert.to_api()["generatorURL"] == link
+
+
+def test_runbook_url_points_at_the_signals_section_of_the_runbook() -> None:
+    from pathlib import Path
+
+    url = alert_for_event(FakeEvent(POD_KEY)).annotations["runbook_url"]
+    assert url == "docs/runbooks/mesh-anomaly.md#p99"
+    runbook = (Path(__file__).resolve().parents[2] / url.split("#")[0]).read_text()
+    for anchor in ("rate", "error-ratio", "p50", "p90", "p99"):
+        assert f'<a id="{anchor}"></a>' in runbook
 
 
 def test_event_id_distinguishes_events_of_one_series_like_the_tracker_does() -> None:

@@ -80,7 +80,7 @@ def test_resolution_survives_failures_even_if_the_closed_event_is_passed_once() 
 
 
 def test_event_that_vanishes_without_closing_is_resolved_now() -> None:
-    d = AlertDispatcher()
+    d = AlertDispatcher(resolve_hold_s=0)
     cycle(d, T0, [FakeEvent(KEY), FakeEvent(OTHER)])
     resolved = cycle(d, T0 + 15, [FakeEvent(OTHER)])
     assert states(resolved) == [("cart", "resolved")] and resolved[0].ends_at == T0 + 15
@@ -110,10 +110,10 @@ def test_partial_acknowledgement_only_marks_what_was_delivered() -> None:
 
 
 def test_state_survives_a_restart_through_json() -> None:
-    d = AlertDispatcher(resend_s=60)
+    d = AlertDispatcher(resend_s=60, resolve_hold_s=0)
     cycle(d, T0, [FakeEvent(KEY), FakeEvent(OTHER)])
     cycle(d, T0 + 10, [FakeEvent(OTHER)], [FakeEvent(KEY, ended_at=T0 + 10)], delivered=False)
-    restored = AlertDispatcher(resend_s=60)
+    restored = AlertDispatcher(resend_s=60, resolve_hold_s=0)
     restored.import_state(json.loads(json.dumps(restored_state := d.export_state())))
     assert restored.export_state() == restored_state
     assert states(cycle(restored, T0 + 20, [FakeEvent(OTHER)])) == [("cart", "resolved")]
@@ -121,9 +121,40 @@ def test_state_survives_a_restart_through_json() -> None:
 
 
 def test_finished_events_are_forgotten_after_forget_after_s() -> None:
-    d = AlertDispatcher(forget_after_s=3600)
+    d = AlertDispatcher(forget_after_s=3600, resolve_hold_s=0)
     cycle(d, T0, [FakeEvent(KEY)])
     cycle(d, T0 + 10, [], [FakeEvent(KEY, ended_at=T0 + 10)])
     assert d.export_state()["sent"]
     cycle(d, T0 + 4000, [], [])
     assert d.export_state() == {"sent": {}, "resolving": {}}
+
+
+def test_event_that_opened_and_closed_while_undeliverable_fires_first_then_resolves_later() -> None:
+    d, event = AlertDispatcher(resolve_hold_s=30), FakeEvent(KEY)
+    cycle(d, T0, [event], delivered=False)
+    closed = replace(event, ended_at=T0 + 20)
+    cycle(d, T0 + 20, [], [closed], delivered=False)
+    assert states(cycle(d, T0 + 40, [], [], delivered=False)) == [("cart", "firing")]  # still down
+    first = cycle(d, T0 + 60, [], [])  # Alertmanager is back
+    assert states(first) == [("cart", "firing")] and first[0].ends_at is None and first[0].starts_at == T0
+    assert cycle(d, T0 + 75, [], []) == []  # held: Alertmanager's group_wait must flush the firing
+    resolved = cycle(d, T0 + 90, [], [])
+    assert states(resolved) == [("cart", "resolved")] and resolved[0].ends_at == T0 + 20
+    assert cycle(d, T0 + 105, [], [closed]) == [] and d.firing_count() == 0
+
+
+def test_short_event_holds_its_resolution_until_the_firing_is_old_enough() -> None:
+    d, event = AlertDispatcher(resolve_hold_s=30), FakeEvent(KEY)
+    cycle(d, T0, [event])
+    assert cycle(d, T0 + 15, [], [replace(event, ended_at=T0 + 15)]) == []
+    assert states(cycle(d, T0 + 30, [], [])) == [("cart", "resolved")]
+
+
+def test_held_resolution_and_first_delivery_time_survive_a_restart() -> None:
+    d, event = AlertDispatcher(resolve_hold_s=30), FakeEvent(KEY)
+    cycle(d, T0, [event])
+    cycle(d, T0 + 15, [], [replace(event, ended_at=T0 + 15)])
+    restored = AlertDispatcher(resolve_hold_s=30)
+    restored.import_state(json.loads(json.dumps(d.export_state())))
+    assert cycle(restored, T0 + 20, [], []) == []
+    assert states(cycle(restored, T0 + 30, [], [])) == [("cart", "resolved")]

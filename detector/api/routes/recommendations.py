@@ -21,6 +21,17 @@ from detector.store.decisions import DecisionStore
 
 router = APIRouter(prefix="/api/v1", tags=["recommendations"])
 
+DISABLED: dict[int | str, dict[str, Any]] = {503: {"description": "decisions are not enabled"}}
+UNKNOWN: dict[int | str, dict[str, Any]] = {**DISABLED, 404: {"description": "no such recommendation"}}
+CHANGE: dict[int | str, dict[str, Any]] = {
+    **UNKNOWN,
+    400: {"description": "the body is not decodable"},
+    401: {"description": "a bearer token is required, or it is invalid"},
+    403: {"description": "no API token is configured"},
+    409: {"description": "not allowed in the recommendation's state, or the apply failed"},
+}
+"""Documented so clients (and the schema fuzz test) know every answer a route gives."""
+
 
 class DecisionsRuntime(Protocol):
     decisions: DecisionStore
@@ -51,7 +62,7 @@ def _guard(call: Any) -> Any:
         raise HTTPException(409, str(exc)) from exc
 
 
-@router.get("/recommendations")
+@router.get("/recommendations", responses=DISABLED)
 def list_recommendations(
     rt: RuntimeDep,
     service: str | None = None,
@@ -63,7 +74,7 @@ def list_recommendations(
     return _actuator(rt).decisions.list(service=service, kind=kind, status=status, since=since, limit=limit)
 
 
-@router.get("/recommendations/{rec_id}")
+@router.get("/recommendations/{rec_id}", responses=UNKNOWN)
 def get_recommendation(rt: RuntimeDep, rec_id: str) -> dict[str, Any]:
     act = _actuator(rt)
     rec = act.decisions.get(rec_id)
@@ -73,19 +84,19 @@ def get_recommendation(rt: RuntimeDep, rec_id: str) -> dict[str, Any]:
     return {**rec, "yaml": yaml_text, "actions": act.decisions.actions(rec_id)}
 
 
-@router.post("/recommendations/{rec_id}/approve", dependencies=[Writer])
+@router.post("/recommendations/{rec_id}/approve", dependencies=[Writer], responses=CHANGE)
 def approve(rt: RuntimeDep, rec_id: str, body: Decision | None = None) -> dict[str, Any]:
     actor = (body or Decision()).actor
     return dict(_guard(lambda: _actuator(rt).approve(rec_id, actor)))
 
 
-@router.post("/recommendations/{rec_id}/reject", dependencies=[Writer])
+@router.post("/recommendations/{rec_id}/reject", dependencies=[Writer], responses=CHANGE)
 def reject(rt: RuntimeDep, rec_id: str, body: Decision | None = None) -> dict[str, Any]:
     b = body or Decision()
     return dict(_guard(lambda: _actuator(rt).reject(rec_id, b.actor, b.reason)))
 
 
-@router.post("/recommendations/{rec_id}/apply", dependencies=[Writer])
+@router.post("/recommendations/{rec_id}/apply", dependencies=[Writer], responses=CHANGE)
 def apply(rt: RuntimeDep, rec_id: str, dry_run: bool = False, body: Decision | None = None) -> dict[str, Any]:
     actor = (body or Decision()).actor
     result: ApplyResult = _guard(lambda: _actuator(rt).apply(rec_id, actor, dry_run=dry_run))
@@ -94,7 +105,7 @@ def apply(rt: RuntimeDep, rec_id: str, dry_run: bool = False, body: Decision | N
     return {"outcome": result.outcome, "detail": result.detail, "ref": result.ref}
 
 
-@router.get("/actions")
+@router.get("/actions", responses=DISABLED)
 def list_actions(
     rt: RuntimeDep,
     recommendation: str | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -48,12 +48,23 @@ def list_services(rt: RuntimeDep) -> list[ServiceHealth]:
     return [_health(rt, s, ns) for s, ns in _known(rt)]
 
 
-@router.get("/{name}", response_model=ServiceHealth, responses={404: {"description": "unknown service"}})
+AMBIGUOUS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the name exists in several namespaces; pass ?namespace="}
+}
+
+
+@router.get(
+    "/{name}", response_model=ServiceHealth, responses={404: {"description": "unknown service"}, **AMBIGUOUS}
+)
 def get_service(rt: RuntimeDep, name: str, namespace: str | None = None) -> ServiceHealth:
     return _health(rt, *_resolve(rt, name, namespace))
 
 
-@router.get("/{name}/series", response_model=SeriesPoints, responses={404: {"description": "unknown series"}})
+@router.get(
+    "/{name}/series",
+    response_model=SeriesPoints,
+    responses={404: {"description": "unknown series"}, **AMBIGUOUS},
+)
 def get_series(
     rt: RuntimeDep,
     name: str,

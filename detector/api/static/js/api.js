@@ -16,6 +16,7 @@ export const api = {
   series: (name, signal, since) => getJSON(`/api/v1/services/${encodeURIComponent(name)}/series`, { signal, since }),
   anomalies: (params) => getJSON("/api/v1/anomalies", params),
   graph: () => getJSON("/api/v1/graph"),
+  recommendations: (params) => getJSON("/api/v1/recommendations", params),
   ready: () => getJSON("/readyz"),
 };
 

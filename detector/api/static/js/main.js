@@ -1,6 +1,7 @@
 // Routing by path, polling, and the connection pill. Views redraw from the API every PERIOD_S.
 
 import { api } from "./api.js";
+import { bindTokenForm } from "./auth.js";
 import { fmtAgo, esc } from "./format.js";
 import { renderGraph } from "./graph.js";
 import { renderOverview } from "./overview.js";
@@ -61,6 +62,8 @@ document.addEventListener("click", (ev) => {
   draw();
 });
 window.addEventListener("popstate", draw);
+window.addEventListener("meshpulse:changed", draw); // after an approve/reject: show the new status now
+bindTokenForm(document.getElementById("token-form"));
 
 document.getElementById("period").textContent = PERIOD_S;
 draw();

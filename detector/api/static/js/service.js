@@ -1,8 +1,10 @@
 // One service: rate, 5xx ratio, p50 and p99 with their expected band, anomaly spans shaded,
-// then every event on the service (any scope) with the detector's own explanation.
+// then every event on the service (any scope) with the detector's own explanation, then its
+// recommendations (approve/reject when pending).
 
 import { api, seriesOrNull } from "./api.js";
 import { timeChart } from "./chart.js";
+import { recommendationsSection } from "./recommendations.js";
 import { SIGNALS, badge, esc, fmtAgo, fmtClock, fmtDuration, lastFinite, subject } from "./format.js";
 
 const CHART_SIGNALS = ["rate", "error_ratio", "p50", "p99"];
@@ -38,9 +40,10 @@ function nowText(sig, data) {
 }
 
 export async function renderService(root, name) {
-  const [svc, events, ...series] = await Promise.all([
+  const [svc, events, recs, ...series] = await Promise.all([
     api.service(name),
     api.anomalies({ service: name, limit: 200 }),
+    api.recommendations({ service: name, limit: 50 }),
     ...CHART_SIGNALS.map((sig) => seriesOrNull(name, sig)),
   ]);
   const now = Date.now() / 1000;
@@ -59,7 +62,8 @@ export async function renderService(root, name) {
       ${events.length ? `<table><thead><tr><th>started</th><th>state</th><th>severity</th><th>signal</th><th>where</th>
         <th>observed vs band</th><th>explanation</th></tr></thead><tbody>${events.map((e) => eventRow(e, now)).join("")}</tbody></table>`
         : `<p class="empty">No anomaly events for this service.</p>`}
-    </section>`;
+    </section>
+    ${recommendationsSection(Array.isArray(recs) ? recs : [])}`;
   CHART_SIGNALS.forEach((sig, i) => {
     const host = root.querySelector(`.panel[data-signal="${sig}"]`);
     host.querySelector(".now").innerHTML = nowText(sig, series[i]);
