@@ -27,7 +27,7 @@ from detector.simulate.topology import Topology
 from detector.simulate.traffic import Mesh
 
 INTERVAL = 2.0
-WARM_UP_S = 45.0
+WARM_UP_S = 60.0  # 30 points at 2 s: past the detectors' 20-point grace after the first window is settled
 TARGET = {"service": "paymentservice", "signal": "error_ratio", "scope": "service"}
 
 
