@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from detector.devstack import (
     start_prometheus,
 )
 from detector.devstack.chaos_proxy import ChaosProxy
+from detector.devstack.polling import wait_until
 from detector.simulate.control import ControlledSimulator
 from detector.simulate.faults import FaultSchedule
 from detector.simulate.topology import Topology
@@ -42,17 +42,6 @@ WARM_UP_S = 70.0
 """Live history before MeshPulse starts: the detectors' grace period is 20 points."""
 IDENTITY = ("service", "namespace", "signal", "scope", "pod", "version", "source")
 """Alert labels that name the series; severity may change during one event."""
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float, every_s: float = 0.5) -> Any:
-    """The first truthy result of ``check``; ``TimeoutError`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every_s)
-    raise TimeoutError(f"condition not met within {timeout_s:.0f} s")
 
 
 def epoch(rfc3339: str) -> float:

@@ -11,10 +11,10 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from detector.devstack.ports import free_port
 from detector.devstack.processes import ManagedProcess
+from detector.devstack.running import RunningServer
 
 ALERTMANAGER_BINARY = os.environ.get("MESHPULSE_ALERTMANAGER_BIN", "/usr/bin/prometheus-alertmanager")
 
@@ -52,44 +52,13 @@ def alertmanager_config(
     }
 
 
-class RunningAlertmanager:
+class RunningAlertmanager(RunningServer):
     """A started Alertmanager; :meth:`restart` keeps the port and ``--storage.path``."""
 
     def __init__(self, process: ManagedProcess, port: int, config_path: Path, storage_path: Path) -> None:
-        self.process = process
-        self.port = port
+        super().__init__(process, port)
         self.config_path = config_path
         self.storage_path = storage_path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
-        self.process.wait_ready(f"{self.url}/-/ready", timeout_s)
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        self.process.start()
-        self.wait_ready(timeout_s)
-
-    def restart(self, timeout_s: float = 30.0) -> None:
-        self.stop()
-        self.start(timeout_s)
-
-    def __enter__(self) -> RunningAlertmanager:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def start_alertmanager(

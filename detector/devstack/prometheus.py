@@ -13,10 +13,10 @@ import os
 import signal
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from detector.devstack.ports import free_port
 from detector.devstack.processes import ManagedProcess, http_post
+from detector.devstack.running import RunningServer
 
 PROMETHEUS_BINARY = os.environ.get("MESHPULSE_PROMETHEUS_BIN", "/usr/bin/prometheus")
 SCRAPE_JOB = "istio-mesh"
@@ -54,7 +54,7 @@ def prometheus_config(
     return config
 
 
-class RunningPrometheus:
+class RunningPrometheus(RunningServer):
     """A started Prometheus; :meth:`restart` keeps the port and the TSDB.
 
     Keeping both is what lets a test stop Prometheus mid-run and check that the
@@ -62,33 +62,9 @@ class RunningPrometheus:
     """
 
     def __init__(self, process: ManagedProcess, port: int, config_path: Path, tsdb_path: Path) -> None:
-        self.process = process
-        self.port = port
+        super().__init__(process, port)
         self.config_path = config_path
         self.tsdb_path = tsdb_path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
-        self.process.wait_ready(f"{self.url}/-/ready", timeout_s)
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        """Start again after :meth:`stop` (same port, same TSDB)."""
-        self.process.start()
-        self.wait_ready(timeout_s)
-
-    def restart(self, timeout_s: float = 30.0) -> None:
-        self.stop()
-        self.start(timeout_s)
 
     def reload(self, *, via_signal: bool = False) -> None:
         """Re-read ``config_path`` (edit it first): lifecycle endpoint, or SIGHUP.
@@ -103,14 +79,6 @@ class RunningPrometheus:
 
     def write_config(self, config: dict) -> None:
         self.config_path.write_text(json.dumps(config, indent=2))
-
-    def __enter__(self) -> RunningPrometheus:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def start_prometheus(

@@ -19,11 +19,11 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from detector.devstack.ports import free_port
 from detector.devstack.processes import ManagedProcess
 from detector.devstack.prometheus import SCRAPE_JOB
+from detector.devstack.running import RunningServer
 
 VICTORIAMETRICS_BINARY = os.environ.get("MESHPULSE_VICTORIAMETRICS_BIN", "/usr/bin/victoria-metrics")
 
@@ -49,44 +49,15 @@ def victoriametrics_scrape_config(scrape_targets: Sequence[str], scrape_interval
     }
 
 
-class RunningVictoriaMetrics:
+class RunningVictoriaMetrics(RunningServer):
     """A started VictoriaMetrics; :meth:`restart` keeps the port and ``-storageDataPath``."""
 
+    ready_path = "/health"
+
     def __init__(self, process: ManagedProcess, port: int, config_path: Path, data_path: Path) -> None:
-        self.process = process
-        self.port = port
+        super().__init__(process, port)
         self.config_path = config_path
         self.data_path = data_path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
-        self.process.wait_ready(f"{self.url}/health", timeout_s)
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        self.process.start()
-        self.wait_ready(timeout_s)
-
-    def restart(self, timeout_s: float = 30.0) -> None:
-        self.stop()
-        self.start(timeout_s)
-
-    def __enter__(self) -> RunningVictoriaMetrics:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _seconds(duration: str) -> float:

@@ -10,7 +10,7 @@ Alertmanager groups by every label (``...``) so each alert is its own notificati
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from detector.api.app import create_app
 from detector.devstack import RunningAlertmanager, WebhookSink, start_alertmanager, start_prometheus
+from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.faults import FaultSchedule
 from detector.simulate.server import SimulatorServer
@@ -50,15 +51,6 @@ class Outbox:
             for alert in payload.get("alerts", []):
                 out.setdefault(tuple(sorted(alert["labels"].items())), []).append(alert["status"])
         return out
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float, every_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 @pytest.fixture(scope="module")

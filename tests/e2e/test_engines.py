@@ -10,7 +10,7 @@ between the engines show up here as a late, missing or spurious event.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from detector.api.app import create_app
 from detector.devstack import start_prometheus, start_victoriametrics
+from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.faults import FaultSchedule
 from detector.simulate.server import SimulatorServer
@@ -35,16 +36,6 @@ FAULTED = "paymentservice"
 DETECT_WITHIN_S = 30.0
 """Looser than test_mesh_loop's 3 cycles + 2 s: two MeshPulses share one process (and the GIL),
 and this test is about the engines agreeing, not about latency; the burst lasts 25 s."""
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float, every_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 def events(api: TestClient, **params: Any) -> list[dict[str, Any]]:

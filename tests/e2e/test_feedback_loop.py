@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from detector.api.app import create_app
 from detector.decide.manifests import to_yaml, virtual_service
 from detector.decide.records import DecideConfig, TrafficConfig
 from detector.devstack import RunningPrometheus, start_prometheus
+from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.exposition import Layout
 from detector.simulate.faults import FaultSchedule
@@ -104,16 +105,6 @@ class Loop:
         """Cumulative requests per subset the simulated mesh has served (destination side)."""
         totals = self.mesh.totals("destination_workload")
         return {v: totals[f"{service}-{v}"].requests for v in ("v1", "v2")}
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float, every_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ scenarios run one after another on it, each waiting for the mesh to be quiet aga
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from detector.api.app import create_app
 from detector.devstack import RunningPrometheus, WebhookSink, start_alertmanager, start_prometheus
+from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.faults import FaultSchedule
 from detector.simulate.server import SimulatorServer
@@ -63,16 +64,6 @@ class Stack:
                     seen.add(e.caller)
                     todo.append(e.caller)
         return seen
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float, every_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 @pytest.fixture(scope="module")
