@@ -189,3 +189,30 @@ def test_real_prometheus_loads_and_evaluates_the_rules(tmp_path: Path, meshpulse
         assert pending[0]["labels"]["severity"] == "critical"
         bad = [r for g in groups for r in g["rules"] if r.get("health") == "err"]
         assert not bad, bad
+
+
+def test_shipped_alertmanager_config_loads_into_a_real_alertmanager(tmp_path: Path) -> None:
+    """The example route and receivers, with the MeshPulse template, as a real Alertmanager reads them."""
+    from detector.devstack import free_port
+    from detector.devstack.alertmanager import ALERTMANAGER_BINARY
+    from detector.devstack.processes import ManagedProcess
+
+    config = yaml.safe_load((REPO / "alerts" / "alertmanager.yml").read_text())
+    config["templates"] = [str(REPO / "alerts" / "templates" / "*.tmpl")]
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    args = [
+        f"--config.file={tmp_path / 'am.yml'}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url=http://127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    with ManagedProcess(ALERTMANAGER_BINARY, args, tmp_path, name="alertmanager").start() as am:
+        am.wait_ready(f"http://127.0.0.1:{port}/-/ready", 30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/status", timeout=5) as r:
+            status = json.load(r)
+    loaded = yaml.safe_load(status["config"]["original"])
+    receivers = {r["name"] for r in loaded["receivers"]}
+    assert loaded["route"]["receiver"] in receivers and len(receivers) >= 2
+    assert any("meshpulse" in json.dumps(route) for route in loaded["route"].get("routes", []))
