@@ -30,7 +30,7 @@ from detector.decide.state import DecideState
 from detector.detect.bank import DetectionBank, ScoredBlock
 from detector.detect.events import AnomalyEvent, EventTracker
 from detector.detect.settle import GapSettler
-from detector.detect.volume_gate import gate_error_ratios, window_seconds
+from detector.detect.volume_gate import gate_by_volume, window_seconds
 from detector.notify.alertmanager import AlertDispatcher, Notifier, NotifyError
 from detector.recent import RecentWindow
 from detector.scrape.cardinality import cap_series
@@ -53,6 +53,8 @@ class SourceStatus:
     error: str = "no cycle has run yet"
     last_cycle_at: float | None = None
     last_success_at: float | None = None
+    failed_cycles: int = 0
+    """Failed in a row; reset by a good cycle."""
 
 
 class Pipeline:
@@ -99,6 +101,8 @@ class Pipeline:
         self.clock = clock
         self.window_s = window_seconds(settings.rate_window)
         self.settler = GapSettler(self.window_s)
+        self.untrusted_until = -math.inf
+        """Data time up to which points are not scored: one rate window past a metrics outage."""
         self.status = SourceStatus()
         self.last_end: float | None = None
         # shards share one store: each keeps its own detector state row
@@ -117,13 +121,18 @@ class Pipeline:
                 block = self.source.fetch(start, end, step) if start <= end else None
         except ScrapeError as exc:
             return self._failed(started, str(exc))
+        if self.status.failed_cycles:
+            # Prometheus (or the way to it) was down: it scraped nothing meanwhile, so every
+            # rate() window reaching into the outage reads low, gap visible in the data or not.
+            self.untrusted_until = started + self.window_s
         if block is None:
             return CycleRecord(started, self.clock() - started, True, 0)
         capped = cap_series(block, self.settings.max_series)
         block = capped.block
         self.telemetry.series_dropped.set(capped.dropped)
         with self.telemetry.cycle_duration.labels("detect").time():
-            scored = gate_error_ratios(self.bank.score(self.settler.apply(block)), self.window_s)
+            trusted = self.settler.apply(block).masked_until(self.untrusted_until)
+            scored = gate_by_volume(self.bank.score(trusted), self.window_s)
             changes = self.tracker.update(scored)
         self.recent.add(  # what was observed, even where it was not trusted enough to score
             scored.keys,
@@ -156,6 +165,7 @@ class Pipeline:
     def _failed(self, started: float, error: str) -> CycleRecord:
         log.warning("cycle failed: %s", error)
         self.status.ok, self.status.error = False, error
+        self.status.failed_cycles += 1
         self.telemetry.query_failures.inc()
         self.telemetry.cycles.labels("failed").inc()
         record = CycleRecord(started, self.clock() - started, False, 0, error)
@@ -242,7 +252,7 @@ class Pipeline:
 
     def _observe(self, scored: ScoredBlock, record: CycleRecord) -> None:
         t = self.telemetry
-        self.status.ok, self.status.error = True, ""
+        self.status.ok, self.status.error, self.status.failed_cycles = True, "", 0
         self.status.last_success_at = record.started_at
         t.cycles.labels("ok").inc()
         t.series_scored.set(len(scored.keys))

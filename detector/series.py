@@ -112,3 +112,16 @@ class SeriesBlock:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def masked_until(self, t: float) -> SeriesBlock:
+        """The same block with every point at or before ``t`` turned into no data.
+
+        >>> b = SeriesBlock([SeriesKey("a", "n", Signal.RATE)], [10, 20], [[1.0, 2.0]])
+        >>> b.masked_until(10).values.tolist()
+        [[nan, 2.0]]
+        """
+        if len(self.timestamps) == 0 or self.timestamps[0] > t:
+            return self
+        return SeriesBlock(
+            self.keys, self.timestamps, np.where(self.timestamps[None, :] <= t, np.nan, self.values)
+        )

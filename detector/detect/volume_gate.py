@@ -1,4 +1,4 @@
-"""Volume awareness for 5xx ratios: one stray error in 30 requests is not an incident.
+"""Volume awareness: one stray error in 30 requests, or 5 requests instead of 3, is not an incident.
 
 A ratio's noise depends on how many requests it rests on, which the ratio itself
 does not show. Each 5xx-ratio point is therefore checked against its own traffic
@@ -7,6 +7,12 @@ anomalous when the Wilson lower bound of the observed ratio, at the detector's o
 confidence, is still above the upper edge of the expected band; with fewer than
 ``min_requests`` requests the point is *inconclusive* (NaN score: neither an alarm
 nor a sign of health).
+
+Request rates get the same treatment from the other side: a rate is a count over
+the window, so its counting noise alone has a standard deviation of
+``sqrt(rate / window)``; a change smaller than ``rate_z`` of those is not news,
+whatever the detector's learned scale says (it can be learned too tight on a quiet
+series).
 """
 
 from __future__ import annotations
@@ -67,3 +73,23 @@ def gate_error_ratios(
         score[i] = np.where(weak, np.minimum(score[i], alarm * 0.98), score[i])
         score[i] = np.where(n < min_requests, np.nan, score[i])
     return dataclasses.replace(scored, score=score)
+
+
+def gate_rates(
+    scored: ScoredBlock, window_s: float, *, rate_z: float = 4.5, alarm: float = 0.5
+) -> ScoredBlock:
+    """Cap scores of request-rate points whose change counting noise alone explains."""
+    rows = np.array([k.signal is Signal.RATE for k in scored.keys], dtype=bool)
+    if not rows.any():
+        return scored
+    with np.errstate(invalid="ignore"):
+        noise = np.sqrt(np.maximum(scored.expected[rows], 0.0) / window_s)
+        weak = np.abs(scored.values[rows] - scored.expected[rows]) < rate_z * noise
+    score = scored.score.copy()
+    score[rows] = np.where(weak, np.minimum(score[rows], alarm * 0.98), score[rows])
+    return dataclasses.replace(scored, score=score)
+
+
+def gate_by_volume(scored: ScoredBlock, window_s: float) -> ScoredBlock:
+    """Both gates: 5xx ratios by their request counts, rates by their counting noise."""
+    return gate_rates(gate_error_ratios(scored, window_s), window_s)

@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 from fakes import Clock, FakeMesh, RecordingNotifier
 
 from detector.pipeline import Pipeline
-from detector.series import Signal
+from detector.series import SeriesKey, Signal
 from detector.settings import Settings
 from detector.store.sqlite import StateStore
 
@@ -109,3 +110,19 @@ def test_new_services_appear_and_vanished_ones_age_out(parts, tmp_path):
     run(p, clock, int(p.settings.series_stale_s / STEP) + 2)
     assert "web" not in {k.service for k in p.recent.series()}
     assert all(k.service != "web" for k in p.bank.keys)
+
+
+def test_points_within_a_rate_window_of_an_outage_are_not_scored(parts):
+    make, mesh, _, clock = parts
+    p = make()
+    run(p, clock, 2)
+    before = p.last_end
+    mesh.down = True
+    run(p, clock, 2)
+    mesh.down = False
+    run(p, clock, 1)
+    view = p.recent.view(SeriesKey("cart", "default", Signal.RATE))
+    after = view.timestamps > before
+    assert np.isnan(view.score[after]).all() and np.isfinite(view.values[after]).all()
+    run(p, clock, 6)
+    assert np.isfinite(p.recent.view(SeriesKey("cart", "default", Signal.RATE)).score[-1])

@@ -54,3 +54,17 @@ def test_wilson_matches_the_closed_form_and_window_parsing():
     assert window_seconds("2m") == 120
     with pytest.raises(ValueError):
         window_seconds("two minutes")
+
+
+def rate_block(observed: float, expected: float) -> ScoredBlock:
+    v = np.array([[observed]])
+    e = np.array([[expected]])
+    return ScoredBlock([RATE], np.zeros(1), v, np.full((1, 1), 0.9), e, e * 0.5, e * 1.5)
+
+
+def test_a_rate_change_within_counting_noise_is_not_an_alarm():
+    from detector.detect.volume_gate import gate_rates
+
+    assert gate_rates(rate_block(5.11, 3.08), window_s=10).score[0, 0] < 0.5  # 3.7 sd of Poisson noise
+    assert gate_rates(rate_block(0.6, 3.08), window_s=60).score[0, 0] == pytest.approx(0.9)  # 11 sd
+    assert gate_rates(rate_block(300.0, 100.0), window_s=10).score[0, 0] == pytest.approx(0.9)
