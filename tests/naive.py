@@ -130,18 +130,71 @@ def baseline(
                 s = {1: c[0], -1: c[1], 0: max(c[0], c[1])}[int(direction[i])]
                 shift = s * s / (s * s + h * h)
                 if max(c[0], c[1]) >= h and c[3] >= absorb_after:
-                    state["level"][i] += c[2] / c[3]
+                    if (c[2] > 0) == (c[0] >= c[1]):  # the run's mean agrees with the side that fired
+                        state["level"][i] += c[2] / c[3]
                     c[:] = 0.0
                     absorbed = True
             out["shift"][i, t] = shift
             out["score"][i, t] = combined = max(point, shift)
-            if (combined < 0.5 or h <= 0) and not absorbed and sigma > 0:
+            if not absorbed and sigma > 0:
                 dc = float(np.clip(dev, -clip * sigma, clip * sigma))
-                state["level"][i] += alpha * dc
-                if ph >= 0:
-                    profile[i, ph] += season_alpha * dc
-                state["scale"][i] += scale_alpha * (abs(dc) - state["scale"][i])
+                if combined < 0.5 or h <= 0:  # anomalies never teach the expected value...
+                    state["level"][i] += alpha * dc
+                    if ph >= 0:
+                        profile[i, ph] += season_alpha * dc
+                state["scale"][i] += scale_alpha * (abs(dc) - state["scale"][i])  # ...but do the noise
             elif sigma == 0:
                 state["level"][i] += alpha * dev
+                state["scale"][i] += scale_alpha * (abs(dev) - state["scale"][i])
+            state["count"][i] += 1
+    return out
+
+
+def distribution_shift(
+    counts: np.ndarray,
+    state: dict[str, np.ndarray],
+    hyper: list[float],
+    grace: int,
+    relearn_after: int,
+) -> dict[str, np.ndarray]:
+    """Twin of ``distribution_shift.distribution_shift_kernel``; ``state`` holds base/spread/count/streak."""
+    alpha, spread_alpha, eps, crit, spread_mult, min_effect, min_requests = hyper
+    n_series, n_points, n_buckets = counts.shape
+    out = {name: np.full((n_series, n_points), np.nan) for name in ("score", "divergence", "alarm")}
+    for i in range(n_series):
+        for t in range(n_points):
+            step = np.asarray(counts[i, t], dtype=float)
+            if not np.isfinite(step.sum()):
+                continue  # no data
+            step = np.clip(step, 0.0, None)
+            n = step.sum()
+            if n < min_requests:
+                continue  # inconclusive
+            q = step / n
+            if state["count"][i] == 0:
+                state["base"][i] = q
+                state["spread"][i], state["count"][i] = 0.0, 1
+                out["score"][i, t] = out["divergence"][i, t] = 0.0
+                continue
+            p = (state["base"][i] + eps) / (1.0 + n_buckets * eps)
+            seen = q > 0
+            d = float(np.sum(q[seen] * np.log(q[seen] / p[seen])))
+            thr = max(crit / (2.0 * n), spread_mult * state["spread"][i], min_effect)
+            out["divergence"][i, t], out["alarm"][i, t] = d, thr
+            k = state["count"][i]
+            warming = k < grace
+            s = 0.0 if warming else d * d / (d * d + thr * thr)
+            out["score"][i, t] = s
+            a = max(alpha, 1.0 / (k + 1)) if warming else alpha
+            if s >= 0.5:
+                state["streak"][i] += 1
+                if state["streak"][i] < relearn_after:
+                    continue
+                a, state["streak"][i] = 1.0, 0
+            else:
+                state["streak"][i] = 0
+                sa = max(spread_alpha, 1.0 / (k + 1)) if warming else spread_alpha
+                state["spread"][i] += sa * (d - state["spread"][i])
+            state["base"][i] += a * (q - state["base"][i])
             state["count"][i] += 1
     return out

@@ -48,12 +48,38 @@ class _State:
         return cls(np.full(n, np.nan), np.zeros(n), np.zeros(n), np.zeros((n, 4)), np.zeros(n, np.int64))
 
 
+def confirmed(score: np.ndarray, points: int) -> np.ndarray:
+    """Each score lowered to the smallest of the last ``points`` finite scores (NaN stays NaN).
+
+    Why: one point over the line is most often a blip; a page should need the trouble to
+    be seen twice, as an alert rule's ``for:`` asks. Taking the minimum keeps the score
+    calibrated: it reaches 0.5 exactly when every one of the last ``points`` did. No data
+    neither confirms nor breaks a streak (the finite points on either side are adjacent).
+
+    >>> confirmed(np.array([0.1, 0.9, np.nan, 0.8, 0.2]), 2).tolist()
+    [0.1, 0.1, nan, 0.8, 0.2]
+    """
+    out = np.array(score, dtype=np.float64, copy=True)
+    if points <= 1:
+        return out
+    ok = np.flatnonzero(np.isfinite(out))
+    v = out[ok]
+    low = v.copy()
+    for lag in range(1, points):
+        low[lag:] = np.minimum(low[lag:], v[:-lag])
+    out[ok] = low
+    return out
+
+
 class BaselineDetector:
     """Hyperparameters are stored as given; see the kernel for what each one does.
 
     ``threshold`` (sigmas) and ``tail_mult`` × the ``1 - tail_p`` quantile of the
     series' own past |z| set where the score crosses 0.5. ``cusum_h <= 0`` turns the
-    level-shift part off; ``seasonal=False`` never looks for a season.
+    level-shift part off; ``seasonal=False`` never looks for a season. ``confirm``
+    points in a row must reach the alarm before the score does (see :func:`confirmed`),
+    unless the series' step is ``confirm_span_s`` or more: an hourly point is already an
+    aggregate of many scrapes, so one such point is its own confirmation.
     """
 
     def __init__(
@@ -72,12 +98,16 @@ class BaselineDetector:
         cusum_clip: float = 4.0,
         absorb_after: int = 5,
         seasonal: bool = False,
+        confirm: int = 1,
+        confirm_span_s: float = 3600.0,
     ):
         for name, step in (("alpha", alpha), ("scale_alpha", scale_alpha), ("season_alpha", season_alpha)):
             if not 0.0 < step <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {step!r}")
         if not (threshold > 0.0 and clip > 0.0 and 0.0 < tail_p < 1.0 and tail_step >= 0.0):
             raise ValueError("need threshold > 0, clip > 0, 0 < tail_p < 1 and tail_step >= 0")
+        if int(confirm) != confirm or confirm < 1:
+            raise ValueError(f"confirm must be an integer >= 1, got {confirm!r}")
         if int(grace) != grace or grace < 0 or int(absorb_after) != absorb_after or absorb_after < 1:
             raise ValueError(
                 f"grace must be >= 0 and absorb_after >= 1 (integers), got {grace!r}, {absorb_after!r}"
@@ -87,6 +117,7 @@ class BaselineDetector:
         self.tail_p, self.tail_step, self.tail_mult = tail_p, tail_step, tail_mult
         self.cusum_k, self.cusum_h, self.cusum_clip = cusum_k, cusum_h, cusum_clip
         self.absorb_after, self.seasonal = absorb_after, seasonal
+        self.confirm, self.confirm_span_s = confirm, confirm_span_s
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
@@ -137,7 +168,13 @@ class BaselineDetector:
             start = cut
             if cut < len(x):
                 period, bin_s, profile = self._refit(ts[:cut], x[:cut], state, period, profile)
+        out.score = confirmed(out.score, self._confirm_points(ts))
         return out
+
+    def _confirm_points(self, ts: np.ndarray) -> int:
+        """``confirm`` points, or 1 when one point already spans ``confirm_span_s`` (an hourly rollup)."""
+        step = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.0
+        return 1 if step >= self.confirm_span_s else int(self.confirm)
 
     def _checkpoints(self, ts: np.ndarray) -> list[int]:
         if not self.seasonal or len(ts) < 2:

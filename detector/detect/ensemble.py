@@ -1,4 +1,4 @@
-"""The ensemble: season + level + CUSUM, scored against the series' own tail, as one number.
+"""The ensemble: season + level + CUSUM, scored against the series' own tail, confirmed, as one number.
 
 What the score means: ``score = z² / (z² + thr²)``, where ``z`` is the deviation from
 the (seasonal) baseline in robust sigmas and ``thr = max(threshold, tail_mult · q)``
@@ -9,20 +9,29 @@ points; 0.8 is twice that. The CUSUM part maps its sum the same way (0.5 at ``h`
 the larger of the two wins. Why the tail: real metrics are heavy-tailed, and a
 Gaussian threshold on a heavy-tailed series is most of a detector's false alarms.
 
-Anomalous points (score ≥ 0.5) do not update the baseline; sustained shifts are
-absorbed by the CUSUM re-baseline instead (see :mod:`detector.detect.kernels_seasonal`).
+Then the score is *confirmed*: the smallest of the last ``confirm`` (2) points' scores,
+so a single-scrape blip never pages, as an alert rule's ``for:`` would have it (see
+:func:`detector.detect.baseline.confirmed`). A series stepping an hour or more is not
+confirmed: one hourly point already aggregates many scrapes. On the labelled data sets
+this cut false alarms on the 1-min and 5-min sets six- to eightfold, for one sample of
+delay; the price is the single-sample spikes some experts label (MS ``mongodb-machine-rps``).
+
+Anomalous points (raw score ≥ 0.5) do not update the expected value (the scale still
+learns, clipped); sustained shifts are absorbed by the CUSUM re-baseline instead (see
+:mod:`detector.detect.kernels_seasonal`).
 :meth:`Ensemble.drivers` says which part drove each score.
 
 >>> import numpy as np
 >>> from detector.detect.robust_ewma import RobustEWMA
 >>> x = np.random.default_rng(0).laplace(50, 1, 2000)      # heavy-tailed, but normal
->>> x[1500] += 40
+>>> x[1500:1502] += 40                                     # a two-minute burst
+>>> x[1800] += 40                                          # a one-minute blip
 >>> s = Ensemble().score_series(np.arange(2000) * 60.0, x)
 >>> int((s.score[200:] >= 0.5).sum()), int((RobustEWMA().score_series(x).score[200:] >= 0.5).sum())
-(5, 40)
->>> bool(s.score[1500] > 0.9)
-True
->>> Ensemble.drivers(s)[1500]
+(1, 42)
+>>> bool(s.score[1501] > 0.9), bool(s.score[1800] < 0.5)
+(True, True)
+>>> Ensemble.drivers(s)[1501]
 'point'
 """
 
@@ -36,25 +45,35 @@ DRIVERS = ("none", "point", "shift")
 
 
 class Ensemble(BaselineDetector):
-    """Every part on; defaults chosen on mesh-like data for precision at the 0.5 alarm."""
+    """Every part on; defaults chosen on mesh-like data for precision at the 0.5 alarm.
+
+    ``tail_step`` 0.1 (the base class has 0.05): the tail quantile must settle within a
+    few hundred points, or a month of hourly data is judged against a tail still climbing.
+    ``cusum_h`` 40 sigmas: at 20, most CUSUM alarms on the labelled data were false.
+    ``grace`` 10 points: a service that fails ten minutes after a restart should page.
+    """
 
     def __init__(
         self,
         threshold: float = 3.5,
         tail_mult: float = 2.0,
         tail_p: float = 0.01,
+        tail_step: float = 0.1,
         cusum_k: float = 2.0,
-        cusum_h: float = 20.0,
-        grace: int = 20,
+        cusum_h: float = 40.0,
+        grace: int = 10,
+        confirm: int = 2,
     ):
         super().__init__(
             threshold=threshold,
             tail_mult=tail_mult,
             tail_p=tail_p,
+            tail_step=tail_step,
             cusum_k=cusum_k,
             cusum_h=cusum_h,
             grace=grace,
             seasonal=True,
+            confirm=confirm,
         )
 
     @staticmethod

@@ -18,10 +18,18 @@ Per point, with ``base = level + profile[phase]`` (``phase < 0``: no season):
 * CUSUM on the signed, clipped ``z``: ``S⁺ = max(0, S⁺ + z - k)``, ``S⁻`` alike;
   ``shift = S² / (S² + h²)`` for the direction(s) that matter, 0.5 at ``S = h``.
   Once ``S ≥ h`` has lasted ``absorb_after`` points of the run, the level jumps by the
-  run's mean deviation and the sums restart: the shift is the new normal;
+  run's mean deviation and the sums restart: the shift is the new normal. The jump is
+  skipped when that mean points against the side that fired (a spike up followed by a
+  drop): moving the level the wrong way would only deepen the alarm;
 * ``score = max(point, shift)``. Baseline updates are Huber-clipped to ``±clip·sigma``
-  and, when the CUSUM is on (it re-baselines real shifts), skipped while ``score ≥ 0.5``,
-  so an anomaly does not teach the baseline.
+  and, when the CUSUM is on (it re-baselines real shifts), the level and profile skip
+  points scoring ``≥ 0.5``, so an anomaly does not teach the expected value. The scale
+  still learns from them, clipped: it measures how noisy the series is now, and a scale
+  frozen during alarms could never grow out of an alarm that a too-small scale caused
+  (on the labelled data, learning it through alarms cut false alarms on all three sets).
+  While ``sigma`` is 0 (a series flat through its warm-up, with no floor) level and
+  scale learn every point unclipped: otherwise the first change after a flat start would
+  make every later point infinitely anomalous, for good.
 
 ``cusum_h <= 0`` disables the CUSUM (shift stays 0). Non-finite values are no data:
 NaN scores, state untouched. While ``count < grace`` scores are 0 and level/scale are
@@ -122,21 +130,24 @@ def baseline_kernel(
                 s = sp if sign > 0 else (sn if sign < 0 else max(sp, sn))
                 s_shift = s * s / (s * s + h * h)
                 if max(sp, sn) >= h and rlen >= absorb_after:
-                    lvl += rsum / rlen
+                    if (rsum > 0.0) == (sp >= sn):  # a spike up must not carry a shift down up
+                        lvl += rsum / rlen
                     sp, sn, rsum, rlen = 0.0, 0.0, 0.0, 0.0
                     absorbed = True
             shift[i, t] = s_shift
             combined = max(point, s_shift)
             score[i, t] = combined
-            if (combined < 0.5 or h <= 0.0) and not absorbed and sigma > 0.0:
+            if not absorbed and sigma > 0.0:
                 bound = clip * sigma
                 dc = min(max(dev, -bound), bound)
-                lvl += alpha * dc
-                if ph >= 0:
-                    profile[i, ph] += season_alpha * dc
+                if combined < 0.5 or h <= 0.0:
+                    lvl += alpha * dc
+                    if ph >= 0:
+                        profile[i, ph] += season_alpha * dc
                 mad += scale_alpha * (abs(dc) - mad)
             elif sigma == 0.0:
                 lvl += alpha * dev
+                mad += scale_alpha * (abs(dev) - mad)
             n += 1
         level[i], scale[i], tail[i], count[i] = lvl, mad, q, n
         cusum[i, 0], cusum[i, 1], cusum[i, 2], cusum[i, 3] = sp, sn, rsum, rlen

@@ -1,20 +1,30 @@
 """Event-level metrics: what an on-call engineer sees, not what a point classifier sees.
 
 Why events and not points: a detector that alarms once, early, for a 50-point incident
-is perfect to a human and scores recall 1/50 pointwise. So:
+is perfect to a human and scores recall 1/50 pointwise. The rules, all in samples of
+the series' own step:
 
-* a *detection* is a maximal run of points scoring ``≥ threshold``, opened at its first
-  point; NaN scores (no data) are never alarms;
-* a detection is *true* when it overlaps a label window extended by ``tolerance``
-  samples after its end (the alarm may lag the label by a scrape or two);
-* a label window is *caught* when a detection **opens** inside ``[start, end + tolerance]``.
-  An alarm that was already ringing before the window opened is not credited: it was
-  raised for something else. Windows sharing a key (one Nezha fault seen by several
-  series) are caught once, by the earliest opening among them;
-* the delay is counted in samples from the window's first point to the opening;
-* false alarms per series-day = false detections / judged length in days, summed over series.
+* an *alarm point* scores ``≥ threshold``; NaN scores (no data) are never alarms;
+* an *alarm event* is a run of alarm points, where runs separated by at most
+  ``merge_gap`` quiet points are one event (an alert closes only after a few quiet
+  scrapes, as MeshPulse's own events do; a detector flickering on and off is one page,
+  not several, and is not rewarded for it either). An event *opens* at its first point;
+* an event is judged by when it opened, as a page is: it is *true* when it opens inside
+  a label window extended by ``tolerance`` samples after its end, ``[start, end + tolerance]``
+  (the alarm may lag the label by a scrape or two), else it is a *false alarm*. An
+  event that was already ringing when a window began was raised for something else: it
+  is a false alarm, and it does not catch the window;
+* a label window is *caught* when an event opens inside ``[start, end + tolerance]``.
+  Windows sharing a key (one Nezha fault seen by several series) are caught once, by
+  the earliest opening among them;
+* precision = true events / events, recall = caught windows / windows, both *pooled*
+  over all series (series differ in length and window count, and an all-normal series
+  has no recall of its own, only false alarms, which pooling charges in full);
+* the delay is counted in samples from the window's first point to the opening; the
+  median is over caught windows;
+* false alarms per series-day = false events / judged length in days, summed over series.
 
-Points before a series' ``eval_from`` and before the probation fraction are fed to the
+Points before a series' ``eval_from`` and before the probation prefix are fed to the
 detector but not judged, and windows ending there are dropped.
 """
 
@@ -28,6 +38,8 @@ import numpy as np
 from detector.evaluation.datasets import LabelledSeries, runs
 
 DEFAULT_TOLERANCE = 2
+DEFAULT_MERGE_GAP = 2
+NAB_PROBATION_POINTS = 5000  # NAB caps its probation at probation_percent × 5000 points
 
 
 @dataclass
@@ -57,8 +69,14 @@ class EventMetrics:
 
 
 def judged_from(series: LabelledSeries, probation: float) -> int:
-    """First judged index: the later of ``eval_from`` and the probation prefix."""
-    return max(series.eval_from, int(probation * len(series.values)))
+    """First judged index: the later of ``eval_from`` and the probation prefix.
+
+    The prefix is NAB's: ``probation`` of the series, but at most ``probation · 5000``
+    points (750 at NAB's 15 %), so a long minute-step series is judged after half a day
+    of warm-up, not after several days.
+    """
+    n = len(series.values)
+    return max(series.eval_from, min(int(probation * n), int(probation * NAB_PROBATION_POINTS)))
 
 
 def window_indices(series: LabelledSeries, start: int) -> list[tuple[int, int, str]]:
@@ -76,15 +94,26 @@ def window_indices(series: LabelledSeries, start: int) -> list[tuple[int, int, s
     return out
 
 
-def detections(scores: np.ndarray, threshold: float, start: int = 0) -> list[tuple[int, int]]:
-    """Maximal runs of ``score ≥ threshold`` from ``start`` on (NaN is never an alarm).
+def detections(
+    scores: np.ndarray, threshold: float, start: int = 0, merge_gap: int = 0
+) -> list[tuple[int, int]]:
+    """Alarm events from ``start`` on: runs of ``score ≥ threshold`` (NaN is never an alarm),
+    runs at most ``merge_gap`` points apart joined into one.
 
     >>> detections(np.array([0.1, 0.9, 0.8, np.nan, 0.7]), 0.5)
     [(1, 2), (4, 4)]
+    >>> detections(np.array([0.1, 0.9, 0.8, np.nan, 0.7]), 0.5, merge_gap=1)
+    [(1, 4)]
     """
     alarm = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf) >= threshold
     alarm[:start] = False
-    return runs(alarm)
+    merged: list[tuple[int, int]] = []
+    for a, b in runs(alarm):
+        if merged and a - merged[-1][1] - 1 <= merge_gap:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def series_outcome(
@@ -93,17 +122,18 @@ def series_outcome(
     threshold: float,
     tolerance: int = DEFAULT_TOLERANCE,
     probation: float = 0.0,
+    merge_gap: int = DEFAULT_MERGE_GAP,
 ) -> SeriesOutcome:
+    """Events, true events and caught windows of one series (rules in the module docstring)."""
     start = judged_from(series, probation)
-    dets = detections(scores, threshold, start)
+    dets = detections(scores, threshold, start, merge_gap)
     wins = window_indices(series, start)
     n = len(series.values)
-    covered = np.zeros(n + 1, dtype=bool)
+    credit = np.zeros(n, dtype=bool)  # onsets here are true: inside a window or just after
     for i, j, _ in wins:
-        covered[i : min(n, j + tolerance) + 1] = True
-    csum = np.concatenate([[0], np.cumsum(covered[:n])])
-    n_true = sum(1 for a, b in dets if csum[b + 1] - csum[a] > 0)
+        credit[i : min(n, j + tolerance + 1)] = True
     onsets = np.array([a for a, _ in dets], dtype=np.int64)
+    n_true = int(credit[onsets].sum()) if len(onsets) else 0
     caught: dict[str, int] = {}
     for i, j, key in wins:
         k = int(np.searchsorted(onsets, i, side="left"))
@@ -138,6 +168,7 @@ def event_metrics(
     threshold: float,
     tolerance: int = DEFAULT_TOLERANCE,
     probation: float = 0.0,
+    merge_gap: int = DEFAULT_MERGE_GAP,
 ) -> EventMetrics:
     """Event precision/recall/F1, median delay and false-alarm rate over many series.
 
@@ -149,7 +180,10 @@ def event_metrics(
     (1.0, 1.0, 1.0)
     """
     return aggregate(
-        [series_outcome(s, sc, threshold, tolerance, probation) for s, sc in zip(series, scores, strict=True)]
+        [
+            series_outcome(s, sc, threshold, tolerance, probation, merge_gap)
+            for s, sc in zip(series, scores, strict=True)
+        ]
     )
 
 
@@ -159,6 +193,7 @@ def best_f1_threshold(
     thresholds: np.ndarray,
     tolerance: int = DEFAULT_TOLERANCE,
     probation: float = 0.0,
+    merge_gap: int = DEFAULT_MERGE_GAP,
 ) -> tuple[float, EventMetrics]:
     """The threshold with the best event F1 (ties: the higher threshold, fewer alarms).
 
@@ -167,7 +202,7 @@ def best_f1_threshold(
     """
     best: tuple[float, EventMetrics] | None = None
     for thr in sorted(thresholds, reverse=True):
-        m = event_metrics(series, scores, float(thr), tolerance, probation)
+        m = event_metrics(series, scores, float(thr), tolerance, probation, merge_gap)
         f1 = -1.0 if np.isnan(m.f1) else m.f1
         if best is None or f1 > (-1.0 if np.isnan(best[1].f1) else best[1].f1):
             best = (float(thr), m)

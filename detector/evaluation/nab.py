@@ -7,11 +7,15 @@ point, which is what streaming detection is for. Rules (Lavin & Ahmad 2015, NAB 
   series (``0.1·n / n_windows`` points each). Our labels are runs, not points, so a
   window is centred on the run and never shorter than it; overlapping windows merge;
 * every point scoring ``≥ threshold`` is a detection. Inside a window only the first
-  counts, earning ``A_TP·σ(p)`` where ``p = -(right - i + 1)/width`` runs from −1 at the
-  window start to ~0 at its end and ``σ(p) = 2/(1 + e^{5p}) − 1``; a window without one
-  costs ``A_FN``;
+  counts, earning ``A_TP·σ(p)/σ(−1)`` where ``p = -(right - i + 1)/width`` runs from −1 at
+  the window start to ~0 at its end and ``σ(p) = 2/(1 + e^{5p}) − 1`` (NAB divides by
+  ``σ(−1)`` so a detection at the window start earns exactly ``A_TP``); a window without
+  one costs ``A_FN``;
 * a detection outside windows costs ``A_FP·σ(d)`` with ``d = (i − right_prev)/(width_prev − 1)``
   (cheap just after a window, full ``A_FP`` far from it or before the first window);
+* points in the probationary prefix (NAB: 15 % of the series, at most 750 points; see
+  :func:`detector.evaluation.events.judged_from`) are not scored, and windows ending
+  there are dropped;
 * one threshold per profile, the one maximising the total over all series, and the
   total is normalised to ``100·(S − S_null)/(S_perfect − S_null)``: the detector that
   never fires scores 0, the one firing exactly at every window start 100.
@@ -61,7 +65,10 @@ def scaled_sigmoid(p: np.ndarray | float) -> np.ndarray:
     [0.987, 0.0, -1.0]
     """
     p = np.asarray(p, dtype=np.float64)
-    return np.where(p > 3.0, -1.0, 2.0 / (1.0 + np.exp(5.0 * np.minimum(p, 3.0))) - 1.0)
+    return np.where(p >= 3.0, -1.0, 2.0 / (1.0 + np.exp(5.0 * np.minimum(p, 3.0))) - 1.0)
+
+
+MAX_TP = float(scaled_sigmoid(-1.0))  # NAB's ``maxTP``: the σ-weight of a detection at a window's start
 
 
 def nab_windows(n: int, label_windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -92,7 +99,7 @@ def point_weights(n: int, windows: Sequence[tuple[int, int]]) -> tuple[np.ndarra
     idx = np.arange(n, dtype=np.float64)
     for k, (a, b) in enumerate(windows):
         width = b - a + 1
-        tp[a : b + 1] = scaled_sigmoid(-(b - idx[a : b + 1] + 1) / width)
+        tp[a : b + 1] = scaled_sigmoid(-(b - idx[a : b + 1] + 1) / width) / MAX_TP
         fp[a : b + 1] = np.nan
         end = windows[k + 1][0] if k + 1 < len(windows) else n
         fp[b + 1 : end] = scaled_sigmoid((idx[b + 1 : end] - b) / max(width - 1, 1))
@@ -132,8 +139,8 @@ def _sum_at_or_above(values: np.ndarray, weights: np.ndarray, thresholds: np.nda
 
 
 def perfect_tp(windows: Sequence[tuple[int, int]], start: int) -> float:
-    """σ-weight of detecting each window at its first judged point."""
-    return float(sum(scaled_sigmoid(-(b - max(a, start) + 1) / (b - a + 1)) for a, b in windows))
+    """σ-weight of detecting each window at its first judged point (1 each unless probation cut it)."""
+    return float(sum(scaled_sigmoid(-(b - max(a, start) + 1) / (b - a + 1)) for a, b in windows)) / MAX_TP
 
 
 def judged_nab_windows(series: LabelledSeries, probation: float) -> tuple[list[tuple[int, int]], int]:

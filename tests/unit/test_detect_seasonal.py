@@ -66,8 +66,29 @@ def test_kernel_matches_twin(hyper: list[float]) -> None:
     holes = noisy.copy()
     holes[rng.random(holes.shape) < 0.1] = np.nan
     holes[0, 5], holes[1, 7], holes[2, :3] = np.inf, -np.inf, np.nan
-    for values in (fixed, noisy, holes, np.full((3, 50), 7.0), np.full((2, 2), 1.0), np.empty((2, 0))):
+    flat_start = np.tile(
+        np.r_[np.zeros(30), 5.0, np.zeros(40), -3.0, np.zeros(20)], (4, 1)
+    )  # sigma 0 at first
+    for values in (
+        fixed,
+        noisy,
+        holes,
+        flat_start,
+        np.full((3, 50), 7.0),
+        np.full((2, 2), 1.0),
+        np.empty((2, 0)),
+    ):
         _check(np.ascontiguousarray(values), hyper)
+
+
+def test_a_flat_start_does_not_alarm_forever() -> None:
+    """A series flat through its warm-up has scale 0; its first blip must not freeze it in alarm."""
+    from detector.detect.ensemble import Ensemble
+
+    x = np.r_[np.zeros(40), 80.0, np.zeros(300)]
+    x[100::37] = 1.0  # later, small blips of a low-volume count
+    score = Ensemble().score_series(np.arange(x.size) * 3600.0, x).score
+    assert (score[60:] < 0.5).mean() > 0.95
 
 
 def test_detects_daily_and_weekly_and_not_noise() -> None:
@@ -84,22 +105,34 @@ def test_detects_daily_and_weekly_and_not_noise() -> None:
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_every_detector_contract(name: str) -> None:
-    """Same input, same invariants: scores in [0, 1], NaN for no data, causal, spike flagged."""
+    """Same input, same invariants: scores in [0, 1], NaN for no data, causal, a 2-point burst flagged."""
     rng = np.random.default_rng(3)
     ts = np.arange(0, 5 * DAY, 600.0)
     x = 50 + 10 * np.sin(2 * np.pi * ts / DAY) + rng.normal(0, 1, ts.size)
-    x[300] += 60
+    x[300:302] += 60  # two points: a detector may ask for confirmation before it alarms
     x[100] = np.nan
     full = score_points(ts, x, name)
-    assert np.isnan(full[100]) and np.nanmin(full) >= 0 and np.nanmax(full) <= 1 and full[300] >= 0.5
-    assert (full[:20] == 0).all()  # grace period
+    assert np.isnan(full[100]) and np.nanmin(full) >= 0 and np.nanmax(full) <= 1 and full[301] >= 0.5
+    assert (full[: getattr(make(name), "grace", 0)] == 0).all()  # grace period
     for cut in (1, 19, 301, 500):
         np.testing.assert_array_equal(score_points(ts[:cut], x[:cut], name), full[:cut])
 
 
 def test_score_csv_by_name() -> None:
-    text = "timestamp,value\n" + "\n".join(f"{i * 60},{v}" for i, v in enumerate([1.0] * 30 + [50.0]))
+    text = "timestamp,value\n" + "\n".join(f"{i * 60},{v}" for i, v in enumerate([1.0] * 30 + [50.0] * 2))
     assert score_csv(text, detector="ensemble")[-1].is_anomaly == 1
     with pytest.raises(InputError, match="unknown detector 'nope'"):
         score_csv(text, detector="nope")
     assert type(make("level_shift")).__name__ == "LevelShift"
+
+
+def test_confirmation_needs_two_points_below_an_hourly_step_and_one_above() -> None:
+    from detector.detect.baseline import confirmed
+    from detector.detect.ensemble import Ensemble
+
+    got = confirmed(np.array([0.9, 0.2, 0.9, 0.8, np.nan, 0.7]), 2)
+    np.testing.assert_array_equal(got, [0.9, 0.2, 0.2, 0.8, np.nan, 0.7])
+    x = np.r_[np.random.default_rng(0).normal(10, 1, 200), 40.0, 10.0]
+    for step, alarmed in ((60.0, False), (3600.0, True)):
+        score = Ensemble().score_series(np.arange(x.size) * step, x).score
+        assert bool(score[200] >= 0.5) is alarmed

@@ -59,7 +59,27 @@ def test_alarm_already_ringing_before_window_is_not_a_catch() -> None:
     x = np.zeros(n)
     x[95:103] = 1.0
     m = event_metrics([s], [x], 0.5)
-    assert m.recall == 0.0 and m.precision == 1.0  # it overlaps, so it is not a false alarm
+    # judged by its opening, as a page is: raised before the window, for something else
+    assert m.recall == 0.0 and m.precision == 0.0 and m.n_detections == 1
+
+
+def test_flicker_is_one_event_and_earns_one_true_positive() -> None:
+    n = 1440
+    s = _series(n, [(100, 119)])
+    inside = _alarms(n, 101, 104, 107, 110)  # on/off every third point inside the window
+    outside = _alarms(n, 600, 602, 604)  # the same flicker far from any window
+    m = event_metrics([s], [inside + outside], 0.5)
+    assert m.n_detections == 2 and m.precision == 0.5 and m.recall == 1.0
+    assert m.false_alarms_per_day == pytest.approx(1.0)
+    apart = event_metrics([s], [outside], 0.5, merge_gap=0)
+    assert apart.n_detections == 3
+
+
+def test_alarm_opening_in_the_tolerance_after_a_window_is_true_later_is_false() -> None:
+    n = 200
+    s = _series(n, [(100, 102)])
+    m = event_metrics([s], [_alarms(n, 104, 110)], 0.5)
+    assert (m.n_detections, m.precision, m.recall) == (2, 0.5, 1.0)
 
 
 def test_shared_key_counts_a_fault_once_with_earliest_delay() -> None:

@@ -35,7 +35,7 @@ def _naive_total(scores: np.ndarray, windows: list[tuple[int, int]], thr: float,
             a, b = windows[win]
             if s >= thr and win not in done:
                 done.add(win)
-                total += a_tp * float(scaled_sigmoid(-(b - i + 1) / (b - a + 1)))
+                total += a_tp * float(scaled_sigmoid(-(b - i + 1) / (b - a + 1)) / scaled_sigmoid(-1.0))
             prev = (a, b)
         elif s >= thr:
             cost = -1.0 if prev is None else float(scaled_sigmoid((i - prev[1]) / max(prev[1] - prev[0], 1)))
@@ -68,7 +68,8 @@ def test_early_detection_beats_late_detection() -> None:
         return float(series_curves(x, wins, 0, thr)[1][0])
 
     assert tp_at(a + 1) > tp_at(b - 1) > 0.0
-    assert tp_at(b) == pytest.approx(float(scaled_sigmoid(-1 / (b - a + 1))))
+    assert tp_at(b) == pytest.approx(float(scaled_sigmoid(-1 / (b - a + 1)) / scaled_sigmoid(-1.0)))
+    assert tp_at(a) == pytest.approx(1.0)  # NAB: a detection at the window start earns exactly A_TP
 
 
 def test_false_positive_before_any_window_costs_a_fp() -> None:
@@ -117,3 +118,10 @@ def test_probation_points_never_detect() -> None:
     x = np.ones(200)
     fp, _tp, _missed, _ = series_curves(x, wins, 150, np.array([0.5]))
     assert fp[0] == pytest.approx(float(np.sum(point_weights(200, wins)[1][150:])))
+
+
+def test_probation_is_nabs_fifteen_percent_capped_at_750_points() -> None:
+    from detector.evaluation.events import judged_from
+
+    assert judged_from(_series(1000), 0.15) == 150
+    assert judged_from(_series(20000), 0.15) == 750
