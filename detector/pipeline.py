@@ -35,9 +35,9 @@ from detector.notify.alertmanager import AlertDispatcher, Notifier, NotifyError
 from detector.recent import RecentWindow
 from detector.scrape.cardinality import cap_series
 from detector.scrape.source import MetricSource, ScrapeError
-from detector.series import Scope
+from detector.series import Scope, SeriesKey
 from detector.settings import Settings
-from detector.store.sqlite import CycleRecord, StateStore
+from detector.store.base import CycleRecord, Store
 from detector.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Pipeline:
         settings: Settings,
         *,
         source: MetricSource,
-        store: StateStore,
+        store: Store,
         notifier: Notifier,
         bank: DetectionBank | None = None,
         tracker: EventTracker | None = None,
@@ -105,6 +105,8 @@ class Pipeline:
         """Data time up to which points are not scored: one rate window past a metrics outage."""
         self.status = SourceStatus()
         self.last_end: float | None = None
+        self._dropped = 0
+        """Series the cap left out last cycle."""
         # shards share one store: each keeps its own detector state row
         self.state_name = f"{STATE_NAME}/{settings.shard_id}" if settings.shard_id else STATE_NAME
         self._restore()
@@ -127,9 +129,9 @@ class Pipeline:
             self.untrusted_until = started + self.window_s
         if block is None:
             return CycleRecord(started, self.clock() - started, True, 0)
-        capped = cap_series(block, self.settings.max_series)
+        capped = cap_series(block, self.settings.max_series, tracked=self.bank)
         block = capped.block
-        self.telemetry.series_dropped.set(capped.dropped)
+        self._report_cap(capped.dropped)
         with self.telemetry.cycle_duration.labels("detect").time():
             trusted = self.settler.apply(block).masked_until(self.untrusted_until)
             scored = gate_by_volume(self.bank.score(trusted), self.window_s)
@@ -143,7 +145,7 @@ class Pipeline:
             upper=scored.upper,
             score=scored.score,
         )
-        self._forget_stale(end)
+        self._forget_stale(end, set(scored.keys))
         with self.telemetry.cycle_duration.labels("notify").time():
             # events that opened and closed inside the warm-up history are stored, not paged
             warm_up = self.last_end is None
@@ -155,6 +157,20 @@ class Pipeline:
         self._commit(record, [c.event for c in changes])
         self._observe(scored, record)
         return record
+
+    def _report_cap(self, dropped: int) -> None:
+        """``/metrics`` every cycle; the log when capping starts and when it stops, not every cycle."""
+        was, self._dropped = self._dropped, dropped
+        self.telemetry.series_dropped.set(dropped)
+        if dropped and not was:
+            log.warning(
+                "series cap: %d series over max_series=%d are not scored (pods go first, then edges"
+                " and versions; services' own series last); see meshpulse_series_dropped",
+                dropped,
+                self.settings.max_series,
+            )
+        elif was and not dropped:
+            log.info("series cap: every series fits under max_series=%d again", self.settings.max_series)
 
     def _next_start(self, end: float, step: float) -> float:
         oldest = end - self.settings.lookback_s
@@ -199,6 +215,7 @@ class Pipeline:
             window_s=self.decide_config.window_s,
             weights=read_all(self.actuator.applier, routes),
             events=self.tracker.active(),
+            step_s=self.settings.scrape_interval_s,
         )
         state = self.decide_state.with_writes(self.actuator.decisions.weight_writes())
         recommendations, self.decide_state = decide(snapshot, state, self.decide_config, now)
@@ -206,13 +223,19 @@ class Pipeline:
             self.telemetry.actions.labels(result.outcome).inc()
         self.telemetry.recommendations.inc(len(recommendations))
 
-    def _forget_stale(self, now: float) -> None:
+    def _forget_stale(self, now: float, current: set[SeriesKey]) -> None:
+        """Forget series silent for ``series_stale_s`` and, while more series are remembered
+        than ``max_series`` (pods churning every cycle), the longest-silent ones not seen
+        this cycle: the cap bounds detector state, not only one cycle's work."""
+        idle = [k for k in self.recent.series() if not self.tracker.is_active(k)]
         stale = [
-            k
-            for k in self.recent.series()
-            if now - (self.recent.last_data_at(k) or -math.inf) > self.settings.series_stale_s
-            and not self.tracker.is_active(k)
+            k for k in idle if now - (self.recent.last_data_at(k) or -math.inf) > self.settings.series_stale_s
         ]
+        over = len(self.recent.series()) - len(stale) - self.settings.max_series
+        if over > 0:
+            gone = set(stale) | current
+            idle.sort(key=lambda k: self.recent.last_data_at(k) or -math.inf)
+            stale += [k for k in idle if k not in gone][:over]
         if stale:
             self.bank.forget(stale)
             self.settler.forget(stale)

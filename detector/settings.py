@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     rate_window: str = "1m"
     """The ``rate()`` window. Must cover at least 2 Prometheus scrapes of the mesh."""
     state_path: Path = Path("var/meshpulse.sqlite")
+    """The SQLite state file, when ``state_url`` is not set (shorthand for ``sqlite:///<state_path>``)."""
+    state_url: SecretStr | None = None
+    """The state store: ``sqlite:///PATH`` or ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DB`` (shared by
+    replicas). Secret: never logged or shown with its password. Unset means ``state_path``."""
     alert_resend_s: float = Field(60.0, gt=0)
     """Active alerts are re-sent this often; keep well under Alertmanager's ``resolve_timeout`` (5 m)."""
     series_stale_s: float = Field(600.0, gt=0)

@@ -7,11 +7,14 @@ the do-nothing implementation, so the rest of the flow never checks for ``None``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from detector.decide.records import Recommendation
+
+log = logging.getLogger(__name__)
 
 Outcome = Literal["applied", "dry-run", "conflict", "manual-edit", "failed", "skipped"]
 
@@ -83,13 +86,29 @@ def make_applier(kind: str, **options: Any) -> Applier:
 
 
 def read_all(reader: Any, routes: list[str]) -> dict[str, dict[str, int]]:
-    """Live weights for ``"ns/service"`` routes the reader knows; appliers without a reader know none."""
+    """Live weights for ``"ns/service"`` routes the reader knows; appliers without a reader know none.
+
+    A read that fails (the Kubernetes API down or erroring) leaves the weights unknown,
+    which halts traffic decisions: no data is not a reason to move traffic, and an
+    unreachable API must not fail the cycle (detection and alerts go on). The first
+    failure ends the reading for this cycle, so a hung API costs one request's timeout
+    and retries per cycle, not one per route.
+    """
     if not hasattr(reader, "read_weights"):
         return {}
     out = {}
-    for route in routes:
+    for n, route in enumerate(routes):
         ns, _, service = route.partition("/")
-        weights = reader.read_weights(ns, service)
+        try:
+            weights = reader.read_weights(ns, service)
+        except Exception as exc:  # any client error: unknown this cycle, like every route after it
+            log.warning(
+                "live weights unreadable (%s: %s); no traffic decision this cycle for %d route(s)",
+                type(exc).__name__,
+                str(exc)[:200],
+                len(routes) - n,
+            )
+            break
         if weights is not None:
             out[route] = weights
     return out

@@ -28,17 +28,24 @@ class KubernetesApplier:
     name = "kubernetes"
 
     def __init__(
-        self, api: Any | None = None, *, max_attempts: int = 3, field_manager: str = "meshpulse"
+        self,
+        api: Any | None = None,
+        *,
+        max_attempts: int = 3,
+        field_manager: str = "meshpulse",
+        timeout_s: float = 5.0,
     ) -> None:
         self.api: Any = api if api is not None else client.CustomObjectsApi(_api_client())
         self.max_attempts = max_attempts
         self.field_manager = field_manager
+        self.timeout_s = timeout_s
+        """Per request: a hung API server must not hold up the cycle that reads weights."""
 
     # reads --------------------------------------------------------------------------------------
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             obj: dict[str, Any] = self.api.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name
+                GROUP, VERSION, namespace, plural, name, _request_timeout=self.timeout_s
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -99,7 +106,8 @@ class KubernetesApplier:
         ns, name, ref = rec.namespace, rec.manifest["metadata"]["name"], _ref(rec)
         live = self.get("destinationrules", ns, name)
         if live is None:
-            kw: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+            kw: dict[str, Any] = {"_request_timeout": self.timeout_s}
+            kw |= {"dry_run": "All"} if dry_run else {}
             self.api.create_namespaced_custom_object(
                 GROUP, VERSION, ns, "destinationrules", rec.manifest, **kw
             )
@@ -114,7 +122,7 @@ class KubernetesApplier:
     def _patch(
         self, plural: str, ns: str, name: str, body: dict[str, Any], dry_run: bool, ref: str
     ) -> ApplyResult:
-        kw: dict[str, Any] = {"field_manager": self.field_manager}
+        kw: dict[str, Any] = {"field_manager": self.field_manager, "_request_timeout": self.timeout_s}
         if dry_run:
             kw["dry_run"] = "All"
         out: dict[str, Any] = self.api.patch_namespaced_custom_object(

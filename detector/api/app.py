@@ -35,8 +35,8 @@ from detector.scrape.source import MetricSource, PrometheusSource
 from detector.settings import Settings
 from detector.shard.filter import OwnedSource
 from detector.shard.leases import Leases
+from detector.store import Store, open_store
 from detector.store.decisions import DecisionStore
-from detector.store.sqlite import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,11 @@ def build_pipeline(
     *,
     source: MetricSource | None = None,
     notifier: Notifier | None = None,
-    store: StateStore | None = None,
+    store: Store | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Pipeline:
     """The production wiring; tests pass their own collaborators."""
-    store = store or StateStore(settings.state_path)
+    store = store or open_store(settings)
     source = source or PrometheusSource(
         settings.prometheus_url,
         window=settings.rate_window,

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from detector.act.actuator import Actuator
 from detector.pipeline import Pipeline
 from detector.settings import Settings
-from detector.store.sqlite import StateStore
+from detector.store.base import Store
 
 
 @dataclass
 class Runtime:
     settings: Settings
     pipeline: Pipeline
-    store: StateStore
+    store: Store
     clock: Callable[[], float]
     decisions: Actuator | None = None

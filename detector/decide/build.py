@@ -32,8 +32,12 @@ def build_snapshot(
     weights: Mapping[str, Mapping[str, int]] | None = None,
     events: Iterable[AnomalyEvent] = (),
     pod_subset: Callable[[str, str, list[str]], str] | None = None,
+    step_s: float | None = None,
 ) -> MeshSnapshot:
     """``weights``: live VirtualService weights per route ``"namespace/service"`` (from act's reader).
+    ``step_s``: the points' spacing, for series that have only one point in the window yet (a pod
+    that just started, the first cycle after a restart): that point stands for one step, not the
+    whole window.
 
     >>> build_snapshot(RecentWindow(), 100.0).services
     ()
@@ -50,12 +54,12 @@ def build_snapshot(
         if scope is not Scope.SERVICE:
             continue
         subsets = {
-            g[3]: _traffic(recent, sig, now, window_s)
+            g[3]: _traffic(recent, sig, now, window_s, step_s)
             for g, sig in groups.items()
             if g[:3] == (ns, svc, Scope.VERSION) and g[3] not in ("", "unknown")
         }
         pods = tuple(
-            PodStats(g[3], which(svc, g[3], sorted(subsets)), _traffic(recent, sig, now, window_s))
+            PodStats(g[3], which(svc, g[3], sorted(subsets)), _traffic(recent, sig, now, window_s, step_s))
             for g, sig in sorted(groups.items())
             if g[:3] == (ns, svc, Scope.POD)
         )
@@ -65,7 +69,7 @@ def build_snapshot(
             ServiceSnapshot(
                 ns,
                 svc,
-                _traffic(recent, signals, now, window_s),
+                _traffic(recent, signals, now, window_s, step_s),
                 subsets,
                 pods,
                 dict(live) if live is not None else None,
@@ -89,7 +93,11 @@ def _worst_error_ratios(events: Iterable[AnomalyEvent]) -> dict[str, float]:
 
 
 def _traffic(
-    recent: RecentWindow, signals: Mapping[Signal, SeriesKey], now: float, window_s: float
+    recent: RecentWindow,
+    signals: Mapping[Signal, SeriesKey],
+    now: float,
+    window_s: float,
+    step_s: float | None = None,
 ) -> Traffic:
     rate_v = _view(recent, signals.get(Signal.RATE))
     ratio_v = _view(recent, signals.get(Signal.ERROR_RATIO))
@@ -100,7 +108,7 @@ def _traffic(
     in_window = ts >= now - window_s
     ratio = _align(ts, ratio_v)
     p99 = _align(ts, p99_v) if p99_v is not None else np.full(len(ts), np.nan)
-    step = float(np.median(np.diff(ts))) if len(ts) > 1 else window_s
+    step = float(np.median(np.diff(ts))) if len(ts) > 1 else (step_s or window_s)
     both = in_window & np.isfinite(rate) & np.isfinite(ratio)
     if not both.any():
         return Traffic(math.nan, math.nan, math.nan, math.nan)

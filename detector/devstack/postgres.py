@@ -3,8 +3,8 @@
 ``initdb`` a fresh cluster in the work directory with trust authentication on loopback only,
 then run ``postgres`` in the foreground so it is stopped by its own PID like every other
 devstack server. PostgreSQL refuses to run as root, so under root (CI, the dev machine) the
-cluster belongs to the ``postgres`` user the package creates. ``fsync=off``: a test cluster
-trades durability for speed; nothing here must survive a power cut.
+cluster belongs to the ``postgres`` user the package creates. ``initdb --no-sync`` and
+``fsync=off``: a test cluster trades durability for speed; nothing here must survive a power cut.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -54,6 +55,10 @@ class RunningPostgres:
         raise ProcessError(f"postgres not ready after {timeout_s:.0f}s; log:\n{self.process.log_tail()}")
 
     def stop(self) -> None:
+        """Fast shutdown (SIGINT): open client sessions are cut, not waited for. SIGTERM alone is
+        PostgreSQL's "smart" shutdown, which waits for every client and then gets killed."""
+        if self.process.running:
+            os.kill(self.process.pid, signal.SIGINT)
         self.process.stop()
 
     def __enter__(self) -> RunningPostgres:
@@ -80,6 +85,7 @@ def start_postgres(
             os.chown(path, account.pw_uid, account.pw_gid)
     if not data.exists():
         initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8"]
+        initdb.append("--no-sync")  # ~2 s less to create, and ~2 s less to delete afterwards
         done = subprocess.run(initdb, user=user, capture_output=True, text=True, check=False, timeout=120)
         if done.returncode != 0:
             shutil.rmtree(data, ignore_errors=True)

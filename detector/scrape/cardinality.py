@@ -11,11 +11,16 @@ then edge, then pod, by default), and within one scope the busiest entities firs
 since a quiet pod's anomaly pages nobody. All signals of one entity (its rate, 5xx
 ratio and latencies) are ranked together so an entity is kept whole or not at all,
 except the one entity straddling the limit.
+
+Within one scope, entities already being tracked (``tracked``, e.g. the detection
+bank) come before newcomers: otherwise near-equal pods swap places from cycle to
+cycle, every one of them ends up with detector state, and the cap no longer bounds
+memory. A vanished pod leaves the block, so its slot goes to a newcomer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +41,12 @@ class Capped:
     dropped: int
 
 
-def cap_series(block: SeriesBlock, max_series: int, priority: Sequence[Scope] = DEFAULT_PRIORITY) -> Capped:
+def cap_series(
+    block: SeriesBlock,
+    max_series: int,
+    priority: Sequence[Scope] = DEFAULT_PRIORITY,
+    tracked: Container[SeriesKey] = (),
+) -> Capped:
     """Keep at most ``max_series`` series of ``block``, the most important first.
 
     Kept rows stay in their original order, so the output is a sub-block of the input.
@@ -52,7 +62,7 @@ def cap_series(block: SeriesBlock, max_series: int, priority: Sequence[Scope] = 
         raise ValueError(f"max_series must be >= 0, got {max_series}")
     if len(block) <= max_series:
         return Capped(block, 0)
-    order = _ranked_rows(block, list(priority))
+    order = _ranked_rows(block, list(priority), tracked)
     keep = np.sort(np.asarray(order[:max_series], dtype=np.int64))
     kept = SeriesBlock([block.keys[i] for i in keep], block.timestamps, block.values[keep])
     return Capped(kept, len(block) - len(keep))
@@ -62,18 +72,21 @@ def _entity(key: SeriesKey) -> Entity:
     return (key.namespace, key.service, key.scope, key.version, key.pod, key.source)
 
 
-def _ranked_rows(block: SeriesBlock, priority: list[Scope]) -> list[int]:
-    """Row indices, most important first: scope rank, then traffic (descending), then name."""
+def _ranked_rows(block: SeriesBlock, priority: list[Scope], tracked: Container[SeriesKey]) -> list[int]:
+    """Row indices, most important first: scope rank, tracked before new, traffic (descending), name."""
     traffic = _traffic(block)
     rows: dict[Entity, list[int]] = {}
+    known: set[Entity] = set()
     for i, key in enumerate(block.keys):
         rows.setdefault(_entity(key), []).append(i)
+        if key in tracked:
+            known.add(_entity(key))
     signal_rank = {s: n for n, s in enumerate(Signal)}
 
-    def rank(entity: Entity) -> tuple[int, float, Entity]:
+    def rank(entity: Entity) -> tuple[int, bool, float, Entity]:
         scope = entity[2]
         scope_rank = priority.index(scope) if scope in priority else len(priority)
-        return scope_rank, -traffic.get(entity, 0.0), entity
+        return scope_rank, entity not in known, -traffic.get(entity, 0.0), entity
 
     order: list[int] = []
     for entity in sorted(rows, key=rank):

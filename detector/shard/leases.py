@@ -12,7 +12,8 @@ Rules for operators: ``lease_s`` must exceed the longest cycle (a renewal happen
 of each cycle), and shard clocks must agree to well within ``lease_s``.
 
 Implemented on the store's ``transaction()`` (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory
-transaction lock), so renew-and-read is atomic for every process sharing the store.
+transaction lock), so renew-and-read is atomic for every process sharing the store. The
+``shard_leases`` table is a store migration (:mod:`detector.store.migrations`), there on open.
 """
 
 from __future__ import annotations
@@ -25,13 +26,6 @@ from typing import Any, Protocol
 
 from detector.shard.ownership import owner
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS shard_leases (
-    shard_id TEXT PRIMARY KEY,
-    expires_at REAL NOT NULL,
-    renewed_at REAL NOT NULL
-)
-"""
 FORGET_AFTER_S = 86_400.0
 """Rows of shards dead this long are deleted, so renamed replicas do not pile up forever."""
 
@@ -92,8 +86,6 @@ class Leases:
             raise ValueError(f"lease_s must be > 0, got {lease_s!r}")
         self.store, self.shard_id, self.lease_s = store, shard_id, lease_s
         self.grace_periods, self.clock = grace_periods, clock
-        with self.store.transaction() as db:
-            db.execute(SCHEMA)
 
     def renew(self) -> Membership:
         """Extend this shard's lease and read the live set, atomically."""

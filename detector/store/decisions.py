@@ -1,45 +1,30 @@
-"""Recommendations and the audit log, in their own tables on the :class:`StateStore` connection.
+"""Recommendations and the audit log, in their own tables of the state store (SQLite or PostgreSQL).
 
-Kept out of ``sqlite.py`` so the decide/act feature owns its schema. Every decision
-(including "would have done" in dry-run) and every action (approve, reject, apply and
-its outcome) becomes one append-only audit row: the log is how a person reconstructs
-what MeshPulse did to their mesh and why.
+Kept out of ``base.py`` so the decide/act feature owns its queries (its tables are migration 2
+in :mod:`detector.store.migrations`). Every decision (including "would have done" in dry-run)
+and every action (approve, reject, apply and its outcome) becomes one append-only audit row:
+the log is how a person reconstructs what MeshPulse did to their mesh and why.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from detector.store.sqlite import StateStore
+from detector.store.base import Store
 
-STATEMENTS = (
-    "CREATE TABLE IF NOT EXISTS recommendations ("
-    " id TEXT PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL, service TEXT NOT NULL,"
-    " created_at REAL NOT NULL, status TEXT NOT NULL, updated_at REAL NOT NULL, body TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS recommendations_service ON recommendations (service, created_at)",
-    "CREATE INDEX IF NOT EXISTS recommendations_status ON recommendations (status, created_at)",
-    "CREATE TABLE IF NOT EXISTS audit_log ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, recommendation_id TEXT, action TEXT NOT NULL,"
-    " actor TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS audit_rec ON audit_log (recommendation_id)",
-)
 TRAFFIC_KINDS = ("traffic-shift", "traffic-restore", "traffic-rollback")
 
 
 class DecisionStore:
     """Reads and writes of the decide/act tables; every call is its own short transaction."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        with store.transaction() as db:
-            for sql in STATEMENTS:
-                db.execute(sql)
 
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         with self.store.transaction() as db:
             return list(db.execute(sql, args).fetchall())
 
@@ -48,9 +33,9 @@ class DecisionStore:
         """Insert a recommendation (a :meth:`Recommendation.to_dict`); ``False`` if its id exists."""
         with self.store.transaction() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO recommendations"
+                "INSERT INTO recommendations"
                 " (id, kind, namespace, service, created_at, status, updated_at, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (
                     rec["id"],
                     rec["kind"],
@@ -155,5 +140,5 @@ class DecisionStore:
         }
 
 
-def _record(row: sqlite3.Row) -> dict[str, Any]:
+def _record(row: Any) -> dict[str, Any]:
     return {**json.loads(row["body"]), "status": row["status"], "updated_at": row["updated_at"]}

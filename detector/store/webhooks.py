@@ -1,9 +1,10 @@
 """Alertmanager webhooks MeshPulse received, with the correlation it answered, in their own table.
 
-Kept beside ``decisions.py`` rather than in ``sqlite.py`` so the feature owns its
-schema. Each webhook is one row written in one transaction: the payload exactly as
-validated and the result returned, so "what did MeshPulse say when the page went
-off" can be read back later (``GET /api/v1/alertmanager/webhooks``).
+Kept beside ``decisions.py`` rather than in ``base.py`` so the feature owns its queries (its
+table is migration 3 in :mod:`detector.store.migrations`). Each webhook is one row written in
+one transaction: the payload exactly as validated and the result returned, so "what did
+MeshPulse say when the page went off" can be read back later
+(``GET /api/v1/alertmanager/webhooks``).
 """
 
 from __future__ import annotations
@@ -11,30 +12,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from detector.store.sqlite import StateStore
+from detector.store.base import Store
 
-STATEMENTS = (
-    "CREATE TABLE IF NOT EXISTS alertmanager_webhooks ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL, receiver TEXT NOT NULL,"
-    " status TEXT NOT NULL, group_key TEXT NOT NULL, payload TEXT NOT NULL, result TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS alertmanager_webhooks_at ON alertmanager_webhooks (received_at)",
-)
 KEEP = 10_000
 
 
 class WebhookStore:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        with store.transaction() as db:
-            for sql in STATEMENTS:
-                db.execute(sql)
 
     def record(self, payload: dict[str, Any], result: dict[str, Any], now: float) -> int:
         """Store one webhook and its result; returns its id. Old rows beyond :data:`KEEP` go."""
         with self.store.transaction() as db:
             cur = db.execute(
                 "INSERT INTO alertmanager_webhooks"
-                " (received_at, receiver, status, group_key, payload, result) VALUES (?, ?, ?, ?, ?, ?)",
+                " (received_at, receiver, status, group_key, payload, result) VALUES (?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (
                     now,
                     payload.get("receiver", ""),
@@ -44,11 +37,12 @@ class WebhookStore:
                     json.dumps(result),
                 ),
             )
+            new_id = int(cur.fetchone()["id"])
             db.execute(
                 "DELETE FROM alertmanager_webhooks"
                 f" WHERE id <= (SELECT MAX(id) - {KEEP} FROM alertmanager_webhooks)"
             )
-            return int(cur.lastrowid or 0)
+            return new_id
 
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
         """Newest first."""

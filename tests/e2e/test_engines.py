@@ -1,10 +1,13 @@
-"""The same detection on two real engines: Prometheus and VictoriaMetrics, scraping one simulator.
+"""The same detection on two real engines: Prometheus and VictoriaMetrics, scraping one simulator,
+and on both state stores: SQLite and a real PostgreSQL.
 
 MeshPulse claims any Prometheus-compatible query API works. Both engines scrape the same live
 mesh at the same time, so one warm-up and one injected fault serve both: each engine gets its
 own MeshPulse (TestClient, scheduler running) and must list the burst on paymentservice within
 the same bound as ``test_mesh_loop.py``. Differences in ``rate()`` semantics or staleness
-between the engines show up here as a late, missing or spurious event.
+between the engines show up here as a late, missing or spurious event. A third MeshPulse reads
+Prometheus and keeps its state in PostgreSQL instead of SQLite: the same end-to-end detection
+on the shared store, for the price of one more client on the same warm-up and fault.
 """
 
 from __future__ import annotations
@@ -31,10 +34,15 @@ INTERVAL = 3.0
 """MeshPulse's cycle (and query step); both engines scrape every second."""
 WARM_UP_S = 70.0
 """Grace of 20 points at the 3 s step, plus one 10 s rate window."""
-ENGINES = ("prometheus", "victoriametrics")
+VARIANTS = {
+    "prometheus": ("prometheus", "sqlite"),
+    "victoriametrics": ("victoriametrics", "sqlite"),
+    "prometheus-postgres": ("prometheus", "postgresql"),
+}
+"""Test id → (metrics engine, state store dialect)."""
 FAULTED = "paymentservice"
 DETECT_WITHIN_S = 30.0
-"""Looser than test_mesh_loop's 3 cycles + 2 s: two MeshPulses share one process (and the GIL),
+"""Looser than test_mesh_loop's 3 cycles + 2 s: three MeshPulses share one process (and the GIL),
 and this test is about the engines agreeing, not about latency; the burst lasts 25 s."""
 
 
@@ -63,7 +71,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, postgres_schemas: Any) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("engines")
     topology = Topology.online_boutique(seed=3, ingress_rps=400.0)
     sim = SimulatorServer(Mesh(topology, seed=3, start=time.time(), faults=FaultSchedule())).start()
@@ -78,16 +86,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         }
         time.sleep(WARM_UP_S)  # live history for the first cycle's warm-up query, on both engines
         apis: dict[str, TestClient] = {}
-        for engine, url in urls.items():
+        for variant, (engine, store) in VARIANTS.items():
+            state = (
+                {"state_url": postgres_schemas.create()[1]}
+                if store == "postgresql"
+                else {"state_path": work / f"{variant}.sqlite"}
+            )
             settings = Settings(
-                prometheus_url=url,
+                prometheus_url=urls[engine],
                 scrape_interval_s=INTERVAL,
                 lookback_s=WARM_UP_S,
                 rate_window="10s",
                 query_lag_s=1.0,
-                state_path=work / f"{engine}.sqlite",
+                **state,
             )
-            apis[engine] = stop.enter_context(TestClient(create_app(settings)))
+            apis[variant] = stop.enter_context(TestClient(create_app(settings)))
         for api in apis.values():
             wait_until(lambda api=api: api.get("/readyz").status_code == 200, 30)
         yield Stack(topology, sim, apis)
@@ -106,16 +119,17 @@ def burst(stack: Stack) -> float:
     return t0
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", VARIANTS)
 def test_warm_mesh_is_healthy_and_quiet(stack: Stack, engine: str) -> None:
     api = stack.apis[engine]
+    assert api.app.state.runtime.store.dialect == VARIANTS[engine][1]
     services = api.get("/api/v1/services").json()
     assert len(services) >= 10
     assert {s["health"] for s in services} == {"healthy"}, services
     assert events(api, active=True) == []
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", VARIANTS)
 def test_error_burst_is_detected(stack: Stack, burst: float, engine: str) -> None:
     api = stack.apis[engine]
 

@@ -1,4 +1,7 @@
-"""Three real ``python -m detector serve`` shards on one SQLite state file; one is SIGKILLed.
+"""Three real ``python -m detector serve`` shards on one shared store; one is SIGKILLed.
+
+The store is a SQLite file (shards on one machine), then a real PostgreSQL (shards on several
+machines): the leases must hand the victim's services over on both.
 
 Each shard decides ownership on its own, so the only proof that the mesh is covered exactly
 once is to ask every shard (``GET /api/v1/shard``) and compare: before the kill all three
@@ -73,15 +76,20 @@ class Shard:
                 self.proc.wait(timeout=10)
 
 
-@pytest.fixture
-def shards(tmp_path: Path) -> Iterator[dict[str, Shard]]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def shards(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, Shard]]:
+    store = (
+        {"MESHPULSE_STATE_URL": request.getfixturevalue("postgres_url")}
+        if request.param == "postgres"
+        else {"MESHPULSE_STATE_PATH": str(tmp_path / "shared.sqlite")}
+    )
     topology = Topology.online_boutique(seed=3, ingress_rps=100.0)
     sim = SimulatorServer(Mesh(topology, seed=3, start=time.time(), faults=FaultSchedule())).start()
     prom = start_prometheus(tmp_path / "prom", [f"127.0.0.1:{sim.port}"], "1s")
     env = {
         **os.environ,
+        **store,
         "MESHPULSE_PROMETHEUS_URL": prom.url,
-        "MESHPULSE_STATE_PATH": str(tmp_path / "shared.sqlite"),
         "MESHPULSE_SCRAPE_INTERVAL_S": str(CYCLE_S),
         "MESHPULSE_LOOKBACK_S": "30",
         "MESHPULSE_RATE_WINDOW": "10s",

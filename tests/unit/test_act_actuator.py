@@ -15,7 +15,6 @@ from detector.decide.manifests import virtual_service
 from detector.decide.records import Recommendation
 from detector.settings import Settings
 from detector.store.decisions import DecisionStore
-from detector.store.sqlite import StateStore
 
 
 def _shift(now: float = 1.0, before=None, after=None) -> Recommendation:
@@ -39,8 +38,9 @@ def _info() -> Recommendation:
 
 
 @pytest.fixture
-def decisions() -> DecisionStore:
-    return DecisionStore(StateStore(":memory:"))
+def decisions(store) -> DecisionStore:
+    """On SQLite and on PostgreSQL (the ``store`` fixture)."""
+    return DecisionStore(store)
 
 
 def test_dry_run_logs_would_have_done_and_applies_nothing(decisions, tmp_path):

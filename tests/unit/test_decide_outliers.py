@@ -77,3 +77,28 @@ def test_build_snapshot_from_recent_window():
     assert svc.traffic.baseline_error_ratio == 0.001
     assert set(svc.subsets) == {"v1"} and svc.pods[0].subset == "v1" and svc.weights == {"v1": 100}
     assert np.isnan(svc.subsets["v1"].p99_ms)  # no p99 series: NaN, never 0
+
+
+def test_a_series_with_one_point_counts_one_step_of_requests_not_the_whole_window():
+    """The first cycle after a restart (or a new pod) has one point: one stray error in it is
+    one step's worth, so it cannot make a pod a credible outlier."""
+    recent = RecentWindow()
+    pods = {f"cart-v1-abc-{i}": (0.0111 if i == 0 else 0.0) for i in range(4)}
+    keys, rows = [], []
+    for pod, ratio in pods.items():
+        keys += [
+            SeriesKey("cart", "default", Signal.RATE, Scope.POD, pod=pod),
+            SeriesKey("cart", "default", Signal.ERROR_RATIO, Scope.POD, pod=pod),
+        ]
+        rows += [[10.0], [ratio]]
+    keys += [SeriesKey("cart", "default", Signal.RATE), SeriesKey("cart", "default", Signal.ERROR_RATIO)]
+    rows += [[40.0], [0.0028]]
+    values = np.array(rows)
+    recent.add(
+        keys, np.array([600.0]), values=values, expected=values, lower=values, upper=values, score=values * 0
+    )
+    snap = build_snapshot(recent, now=600.0, window_s=300.0, step_s=3.0)
+    [svc] = snap.services
+    assert svc.traffic.requests == 120.0 and {p.traffic.requests for p in svc.pods} == {30.0}
+    assert find(svc, OutlierConfig(), 600.0, 300.0) == []
+    assert find(build_snapshot(recent, now=600.0, window_s=300.0).services[0], OutlierConfig(), 600.0, 300.0)

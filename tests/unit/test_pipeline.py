@@ -126,3 +126,27 @@ def test_points_within_a_rate_window_of_an_outage_are_not_scored(parts):
     assert np.isnan(view.score[after]).all() and np.isfinite(view.values[after]).all()
     run(p, clock, 6)
     assert np.isfinite(p.recent.view(SeriesKey("cart", "default", Signal.RATE)).score[-1])
+
+
+def test_series_cap_is_logged_when_it_starts_and_stops_and_metered_every_cycle(tmp_path, caplog):
+    settings = Settings(
+        scrape_interval_s=STEP, lookback_s=3600, state_path=tmp_path / "s.sqlite", max_series=6
+    )
+    mesh, clock = FakeMesh(), Clock(T0)
+    p = Pipeline(
+        settings,
+        source=mesh,
+        store=StateStore(settings.state_path),
+        notifier=RecordingNotifier(),
+        clock=clock,
+    )
+    with caplog.at_level("INFO", logger="detector.pipeline"):
+        run(p, clock, 3)
+    assert [r.levelname for r in caplog.records if "series cap" in r.message] == ["WARNING"]
+    assert p.telemetry.series_dropped._value.get() > 0 and len(p.bank) <= 6
+    caplog.clear()
+    p.settings = settings.model_copy(update={"max_series": 1000})
+    with caplog.at_level("INFO", logger="detector.pipeline"):
+        run(p, clock, 2)
+    assert [r.levelname for r in caplog.records if "series cap" in r.message] == ["INFO"]
+    assert p.telemetry.series_dropped._value.get() == 0

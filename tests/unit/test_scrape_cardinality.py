@@ -98,3 +98,21 @@ def test_cardinality_explosion_is_capped_quickly_and_services_survive() -> None:
     is_pod = np.array([k.scope is Scope.POD for k in keys])
     is_kept = np.array([k in kept for k in keys])
     assert means[is_pod & ~is_kept].max() <= means[is_pod & is_kept].min()
+
+
+def test_tracked_entities_keep_their_slots_so_the_kept_set_is_stable() -> None:
+    """Near-equal pods must not swap places cycle after cycle (each swap is new detector state)."""
+    pods = [entity("a", Scope.POD, pod=f"p{i}") for i in range(4)]
+    service = entity("a")
+    keys = service + [k for p in pods for k in p]
+    busier_newcomers = {k: 9.0 for p in pods[2:] for k in p}
+    out = cap_series(block(keys, busier_newcomers), 15, tracked=set(pods[0] + pods[1]))
+    assert {k.pod for k in out.block.keys} == {"", "p0", "p1"}
+    out = cap_series(
+        block(service + [k for p in pods[1:] for k in p], busier_newcomers),
+        15,
+        tracked=set(pods[0] + pods[1]),
+    )
+    assert {k.pod for k in out.block.keys} == {"", "p1", "p2"}  # p0 vanished: a newcomer takes its slot
+    out = cap_series(block(keys, busier_newcomers), 5, tracked=set(pods[0]))
+    assert {k.scope for k in out.block.keys} == {Scope.SERVICE}  # the service itself still comes first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from detector.series import Scope, SeriesBlock, SeriesKey, Signal
 from detector.shard.filter import OwnedSource, keep_services
 from detector.shard.leases import LeaseError, Leases
 from detector.shard.ownership import assign, identity, owner
+from detector.store.base import Store
 from detector.store.sqlite import StateStore
 
 SERVICES = [identity(f"ns{i % 7}", f"svc-{i}") for i in range(1000)]
@@ -67,8 +69,8 @@ def test_owner_ignores_order_and_is_none_without_shards() -> None:
 
 
 # leases ---------------------------------------------------------------------------------------
-def test_expired_lease_is_dead_only_after_two_periods_then_taken_over(tmp_path: Path) -> None:
-    store, clock = StateStore(tmp_path / "state.sqlite"), Clock()
+def test_expired_lease_is_dead_only_after_two_periods_then_taken_over(store: Store) -> None:
+    clock = Clock()
     a, b, c = (Leases(store, s, lease_s=10.0, clock=clock) for s in ("a", "b", "c"))
     for lease in (a, b, c):
         lease.renew()
@@ -89,8 +91,8 @@ def test_expired_lease_is_dead_only_after_two_periods_then_taken_over(tmp_path: 
             assert owners == [was], "a surviving shard's service moved"
 
 
-def test_a_returning_shard_gets_its_services_back(tmp_path: Path) -> None:
-    store, clock = StateStore(tmp_path / "state.sqlite"), Clock()
+def test_a_returning_shard_gets_its_services_back(store: Store) -> None:
+    clock = Clock()
     a, b = Leases(store, "a", 10.0, clock=clock), Leases(store, "b", 10.0, clock=clock)
     a.renew(), b.renew()
     clock.now += 100
@@ -99,16 +101,27 @@ def test_a_returning_shard_gets_its_services_back(tmp_path: Path) -> None:
     assert a.renew().live == ("a", "b")
 
 
-def test_release_hands_over_at_once(tmp_path: Path) -> None:
-    store, clock = StateStore(tmp_path / "state.sqlite"), Clock()
+def test_release_hands_over_at_once(store: Store) -> None:
+    clock = Clock()
     a, b = Leases(store, "a", 10.0, clock=clock), Leases(store, "b", 10.0, clock=clock)
     a.renew(), b.renew()
     b.release()
     assert a.renew().live == ("a",)
 
 
-def test_leases_refuse_empty_id_and_bad_period(tmp_path: Path) -> None:
-    store = StateStore(tmp_path / "state.sqlite")
+def test_replicas_on_their_own_connections_see_each_others_leases(connect: Callable[[], Store]) -> None:
+    """As in production: every shard has its own connection to the shared store."""
+    clock = Clock()
+    a, b = (Leases(connect(), name, 10.0, clock=clock) for name in "ab")
+    a.renew(), b.renew()
+    assert a.renew().live == ("a", "b")
+    clock.now += 31.0  # b silent: expired 21 s ago, more than two periods
+    view = a.renew()
+    assert view.live == ("a",) and view.dead == ("b",)
+    assert all(view.owns(f"shop/svc-{i}") for i in range(50))
+
+
+def test_leases_refuse_empty_id_and_bad_period(store: Store) -> None:
     with pytest.raises(ValueError, match="shard_id"):
         Leases(store, "", 10.0)
     with pytest.raises(ValueError, match="lease_s"):
