@@ -6,7 +6,10 @@ a flag here changes it everywhere, and tests can rely on all kernels behaving al
 * ``cache=True``: the service and the CLI start often; recompiling on every start
   would cost seconds.
 * ``fastmath=False``: fastmath lets LLVM assume there are no NaN/Inf, but NaN is how
-  MeshPulse says "no data"; the NaN checks must survive optimisation.
+  MeshPulse says "no data"; the NaN checks must survive optimisation. Speed does not
+  need it either: the blocked robust-EWMA kernel vectorises across series with it off
+  (there is no reduction to reassociate), and without contraction or reciprocal
+  approximations its results stay bit-identical to the per-series loop.
 * ``error_model="numpy"``: float division by zero gives inf/NaN like numpy instead of
   raising, so kernels have no exception paths (and no Python objects) in their loops.
 * ``nogil=True``: the scheduler may score while the API thread serves requests.

@@ -2,8 +2,19 @@
 
 The robust EWMA kernel scores a whole cycle (N series × T points) in one call and
 updates the per-series state in place, so the service pays the Python overhead once
-per cycle rather than once per series. The loop is series-outer, time-inner because
-``values`` is row-major: each series is then a contiguous stream.
+per cycle rather than once per series.
+
+Layout: one series alone is a chain (every point's update needs the previous point's
+level and scale, ~25 cycles of dependent arithmetic), so a series-outer loop is bound by
+latency at ~10 ns a point. :func:`robust_ewma_kernel` instead takes ``LANES`` series at
+a time, copies a tile of ``TILE`` steps of them to a time-major buffer, and steps all of
+them together (each step is one vector operation across the series), then copies the
+outputs back to the row-major ``(N, T)`` arrays. The copies cost more than the
+arithmetic; the five output-sized streams (``values`` in; ``score``, ``expected``,
+``lower``, ``upper`` out) are what bounds it now. The band is still written per point
+because its readers want it per point (event explanations, the volume gate, the
+dashboard, backtests); recomputing it from the state in every one of them would save
+the kernel a stream and cost each of them a pass.
 
 Score calibration (shared with the docs of :class:`~detector.detect.robust_ewma.RobustEWMA`):
 
@@ -20,13 +31,31 @@ Score calibration (shared with the docs of :class:`~detector.detect.robust_ewma.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, cast
 
+import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from detector.detect.jit import kernel
 
 SIGMA_PER_MAD = math.sqrt(math.pi / 2.0)
 """Gaussian sigma per unit of mean absolute deviation (≈1.2533)."""
+
+
+LANES = 16
+"""Series scored side by side by the blocked kernel (its SIMD lanes)."""
+
+TILE = 256
+"""Time steps per tile: 5 tiles of ``TILE × LANES`` float64 (160 KB) stay in L2."""
+
+MIN_BLOCKED_POINTS = 4
+"""Fewer points per series than this take the per-series loop. A live cycle brings
+about one point per series: there is no chain to break, consecutive series already
+overlap in the CPU, and the tiles' bookkeeping would make it ~1.5× slower."""
 
 
 @kernel
@@ -57,56 +86,326 @@ def robust_ewma_kernel(
     to the update is clipped to ``±clip·sigma`` (Huber-style) so a spike barely moves
     the baseline and a sustained shift is absorbed gradually (the clipped deviations
     inflate ``scale`` geometrically until the shift fits inside the band).
+
+    From ``MIN_BLOCKED_POINTS`` points on, ``LANES`` series × ``TILE`` steps at a time:
+    a tile where every series is past its warm-up (or has no data yet and gets none) is
+    transposed to time-major and run by :func:`_tile_warm` across the series; any other
+    tile (a warm-up, a first point, a corrupt count) runs the plain per-series loop
+    :func:`_span`, as do calls with fewer points. Both do the
+    same IEEE operations in the same order, so the result is bit-identical to
+    :func:`robust_ewma_kernel_serial`.
     """
     n_series, n_points = values.shape
-    for i in range(n_series):
-        lvl = level[i]
-        mad = scale[i]
-        n = count[i]
-        sign = direction[i]
-        fa = abs_floor[i]
-        fr = rel_floor[i]
-        for t in range(n_points):
-            x = values[i, t]
-            if n == 0:
-                expected[i, t] = np.nan
-                lower[i, t] = np.nan
-                upper[i, t] = np.nan
-                if math.isfinite(x):
-                    lvl = x
-                    mad = 0.0
-                    n = 1
-                    score[i, t] = 0.0
-                else:
-                    score[i, t] = np.nan
-                continue
-            sigma = max(SIGMA_PER_MAD * mad, fa + fr * abs(lvl))
-            half = threshold * sigma
-            expected[i, t] = lvl
-            lower[i, t] = lvl - half
-            upper[i, t] = lvl + half
-            if not math.isfinite(x):
-                score[i, t] = np.nan
-                continue
-            dev = x - lvl
-            if n < grace:
-                score[i, t] = 0.0
-                warm = 1.0 / (n + 1)
-                lvl += max(alpha, warm) * dev
-                mad += max(scale_alpha, warm) * (abs(dev) - mad)
+    if n_points < MIN_BLOCKED_POINTS:
+        robust_ewma_kernel_serial(
+            values, level, scale, count, direction, abs_floor, rel_floor, alpha, scale_alpha, threshold,
+            clip, grace, score, expected, lower, upper,
+        )  # fmt: skip
+        return
+    lv = np.empty(LANES)
+    md = np.empty(LANES)
+    nn = np.empty(LANES, dtype=np.int64)
+    sg = np.empty(LANES, dtype=np.int8)
+    fa = np.empty(LANES)
+    fr = np.empty(LANES)
+    xt = np.empty(TILE * LANES)
+    st = np.empty(TILE * LANES)
+    et = np.empty(TILE * LANES)
+    lt = np.empty(TILE * LANES)
+    ut = np.empty(TILE * LANES)
+    for a in range(0, n_series, LANES):
+        m = min(LANES, n_series - a)
+        for j in range(m):
+            i = a + j
+            # A series with no data yet carries NaN as its level in the tile loop, so the
+            # band it reports comes out NaN without a branch; its stored level is kept.
+            lv[j] = level[i] if count[i] != 0 else np.nan
+            md[j] = scale[i]
+            nn[j] = count[i]
+            sg[j] = direction[i]
+            fa[j] = abs_floor[i]
+            fr[j] = rel_floor[i]
+        for t0 in range(0, n_points, TILE):
+            t1 = min(t0 + TILE, n_points)
+            if _all_warm(values, a, m, t0, t1, nn, grace):
+                _to_tile(values, a, m, t0, t1, xt)
+                _tile_warm(xt, m, t1 - t0, lv, md, nn, sg, fa, fr, alpha, scale_alpha, threshold, clip,
+                           st, et, lt, ut)  # fmt: skip
+                _from_tile(st, a, m, t0, t1, score)
+                _from_tile(et, a, m, t0, t1, expected)
+                _from_tile(lt, a, m, t0, t1, lower)
+                _from_tile(ut, a, m, t0, t1, upper)
             else:
-                d = dev if sign > 0 else (-dev if sign < 0 else abs(dev))
-                # 1 / (1 + (threshold/z)²), branch-free (a coin-flip branch on the sign of
-                # the deviation costs more than the division): d <= 0 gives r = inf,
-                # score 0; sigma = 0 < d gives r ≈ 0, score 1; no inf/inf overflow.
-                r = (half + 1e-300) / max(d, 0.0)
-                score[i, t] = 1.0 / (1.0 + r * r)
-                if sigma > 0.0:
-                    bound = clip * sigma
-                    dev = min(max(dev, -bound), bound)
-                lvl += alpha * dev
-                mad += scale_alpha * (abs(dev) - mad)
-            n += 1
-        level[i] = lvl
-        scale[i] = mad
-        count[i] = n
+                for j in range(m):
+                    _span(values, a + j, t0, t1, lv, md, nn, j, sg[j], fa[j], fr[j], alpha, scale_alpha,
+                          threshold, clip, grace, score, expected, lower, upper)  # fmt: skip
+        for j in range(m):
+            i = a + j
+            if nn[j] != 0:
+                level[i] = lv[j]
+            scale[i] = md[j]
+            count[i] = nn[j]
+
+
+@kernel
+def robust_ewma_kernel_serial(
+    values: np.ndarray,
+    level: np.ndarray,
+    scale: np.ndarray,
+    count: np.ndarray,
+    direction: np.ndarray,
+    abs_floor: np.ndarray,
+    rel_floor: np.ndarray,
+    alpha: float,
+    scale_alpha: float,
+    threshold: float,
+    clip: float,
+    grace: int,
+    score: np.ndarray,
+    expected: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> None:
+    """:func:`robust_ewma_kernel` one series at a time, one point after another.
+
+    The reference the blocked kernel must match bit for bit (tests compare the two);
+    about a third as fast on long series, since each point waits for the previous
+    point's update, and the kernel itself for calls of fewer than ``MIN_BLOCKED_POINTS``.
+    """
+    n_points = values.shape[1]
+    for i in range(values.shape[0]):
+        _span(values, i, 0, n_points, level, scale, count, i, direction[i], abs_floor[i], rel_floor[i],
+              alpha, scale_alpha, threshold, clip, grace, score, expected, lower, upper)  # fmt: skip
+
+
+@kernel
+def _span(
+    values: np.ndarray,
+    i: int,
+    t0: int,
+    t1: int,
+    lv: np.ndarray,
+    md: np.ndarray,
+    nn: np.ndarray,
+    j: int,
+    sign: int,
+    fa: float,
+    fr: float,
+    alpha: float,
+    scale_alpha: float,
+    threshold: float,
+    clip: float,
+    grace: int,
+    score: np.ndarray,
+    expected: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> None:
+    """Series ``i``, points ``t0:t1``, state in ``lv[j]``/``md[j]``/``nn[j]``: every case."""
+    lvl = lv[j]
+    mad = md[j]
+    n = nn[j]
+    for t in range(t0, t1):
+        x = values[i, t]
+        if n == 0:
+            expected[i, t] = np.nan
+            lower[i, t] = np.nan
+            upper[i, t] = np.nan
+            if math.isfinite(x):
+                lvl = x
+                mad = 0.0
+                n = 1
+                score[i, t] = 0.0
+            else:
+                score[i, t] = np.nan
+            continue
+        sigma = max(SIGMA_PER_MAD * mad, fa + fr * abs(lvl))
+        half = threshold * sigma
+        expected[i, t] = lvl
+        lower[i, t] = lvl - half
+        upper[i, t] = lvl + half
+        if not math.isfinite(x):
+            score[i, t] = np.nan
+            continue
+        dev = x - lvl
+        if n < grace:
+            score[i, t] = 0.0
+            warm = 1.0 / (n + 1)
+            lvl += max(alpha, warm) * dev
+            mad += max(scale_alpha, warm) * (abs(dev) - mad)
+        else:
+            d = dev if sign > 0 else (-dev if sign < 0 else abs(dev))
+            # 1 / (1 + (threshold/z)²), branch-free (a coin-flip branch on the sign of
+            # the deviation costs more than the division): d <= 0 gives r = inf,
+            # score 0; sigma = 0 < d gives r ≈ 0, score 1; no inf/inf overflow.
+            r = (half + 1e-300) / max(d, 0.0)
+            score[i, t] = 1.0 / (1.0 + r * r)
+            if sigma > 0.0:
+                bound = clip * sigma
+                dev = min(max(dev, -bound), bound)
+            lvl += alpha * dev
+            mad += scale_alpha * (abs(dev) - mad)
+        n += 1
+    lv[j] = lvl
+    md[j] = mad
+    nn[j] = n
+
+
+@kernel
+def _all_warm(values: np.ndarray, a: int, m: int, t0: int, t1: int, nn: np.ndarray, grace: int) -> bool:
+    """Can :func:`_tile_warm` run this tile: every series past its warm-up, or without data throughout?
+
+    ``count`` only grows, so a series past its warm-up at the start of a tile stays so.
+    """
+    for j in range(m):
+        n = nn[j]
+        if n == 0:
+            for t in range(t0, t1):
+                if math.isfinite(values[a + j, t]):
+                    return False
+        elif n < 0 or n < grace:
+            return False
+    return True
+
+
+@kernel
+def _tile_warm(
+    xt: np.ndarray,
+    m: int,
+    tn: int,
+    lv: np.ndarray,
+    md: np.ndarray,
+    nn: np.ndarray,
+    sg: np.ndarray,
+    fa: np.ndarray,
+    fr: np.ndarray,
+    alpha: float,
+    scale_alpha: float,
+    threshold: float,
+    clip: float,
+    st: np.ndarray,
+    et: np.ndarray,
+    lt: np.ndarray,
+    ut: np.ndarray,
+) -> None:
+    """The post-warm-up branch of :func:`_span` on a time-major tile (``xt[t * LANES + j]``).
+
+    Time outer, series inner: the series are independent, so LLVM vectorises the inner
+    loop and a vector of series shares each step's latency. It is branch-free (a select
+    replaces each ``if``, which is why "no data" takes a mask rather than a ``continue``),
+    computing the same values in the same order as :func:`_span`, so the results are
+    identical. A series with no data yet has ``lv`` NaN here (see the caller), so its
+    band is NaN; its score is NaN and its state unchanged like any no-data point.
+    """
+    for t in range(tn):
+        o = t * LANES
+        for j in range(m):
+            x = xt[o + j]
+            lvl = lv[j]
+            mad = md[j]
+            sigma = max(SIGMA_PER_MAD * mad, fa[j] + fr[j] * abs(lvl))
+            half = threshold * sigma
+            et[o + j] = lvl
+            lt[o + j] = lvl - half
+            ut[o + j] = lvl + half
+            dev = x - lvl
+            sign = sg[j]
+            d = dev if sign > 0 else (-dev if sign < 0 else abs(dev))
+            r = (half + 1e-300) / max(d, 0.0)
+            ok = math.isfinite(x)
+            st[o + j] = 1.0 / (1.0 + r * r) if ok else np.nan
+            bound = clip * sigma
+            clipped = min(max(dev, -bound), bound)
+            dev = clipped if sigma > 0.0 else dev
+            lv[j] = lvl + alpha * dev if ok else lvl
+            md[j] = mad + scale_alpha * (abs(dev) - mad) if ok else mad
+            nn[j] += ok
+
+
+_SHUFFLE = not getattr(numba.config, "DISABLE_JIT", False)
+"""Use :func:`_transpose4` (compiled code only: it has no pure-Python form)."""
+
+
+@intrinsic
+def _transpose4_ir(typingctx: Any, src: Any, src_step: Any, dst: Any, dst_step: Any) -> Any:
+    """Copy a 4×4 block of float64, transposed: value ``c`` of the source row at address
+    ``src + r * src_step`` becomes value ``r`` of the destination row at ``dst + c * dst_step``.
+
+    Four vector loads, eight shuffles, four vector stores, instead of 16 scalar loads and
+    16 scalar stores: the layout change costs more than the arithmetic, and LLVM does not
+    find this on its own. Addresses are byte addresses (``arr.ctypes.data`` + offsets);
+    the caller keeps them inside its arrays.
+    """
+    sig = types.void(types.intp, types.intp, types.intp, types.intp)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        src, src_step, dst, dst_step = args
+        vec = ir.VectorType(ir.DoubleType(), 4)
+
+        def at(base: Any, step: Any, k: int) -> Any:
+            return builder.inttoptr(
+                builder.add(base, builder.mul(step, ir.Constant(step.type, k))), vec.as_pointer()
+            )
+
+        def shuffle(x: Any, y: Any, mask: list[int]) -> Any:
+            return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), 4), mask))
+
+        r0, r1, r2, r3 = (builder.load(at(src, src_step, k), align=8) for k in range(4))
+        # r0 = a00 a01 a02 a03, r1 = a10 …: lo01 = a00 a10 a02 a12, hi01 = a01 a11 a03 a13
+        lo01, hi01 = shuffle(r0, r1, [0, 4, 2, 6]), shuffle(r0, r1, [1, 5, 3, 7])
+        lo23, hi23 = shuffle(r2, r3, [0, 4, 2, 6]), shuffle(r2, r3, [1, 5, 3, 7])
+        cols = (
+            shuffle(lo01, lo23, [0, 1, 4, 5]),  # a00 a10 a20 a30
+            shuffle(hi01, hi23, [0, 1, 4, 5]),
+            shuffle(lo01, lo23, [2, 3, 6, 7]),
+            shuffle(hi01, hi23, [2, 3, 6, 7]),
+        )
+        for k, col in enumerate(cols):
+            builder.store(col, at(dst, dst_step, k), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_transpose4 = cast(Callable[[int, int, int, int], None], _transpose4_ir)
+"""``_transpose4(src, src_step, dst, dst_step)``, as kernels call it."""
+
+
+@kernel
+def _to_tile(values: np.ndarray, a: int, m: int, t0: int, t1: int, tile: np.ndarray) -> None:
+    """``tile[t * LANES + j] = values[a + j, t0 + t]``, by 4×4 blocks where it can."""
+    tn = t1 - t0
+    m4 = m - m % 4 if _SHUFFLE and values.strides[1] == 8 else 0
+    tn4 = tn - tn % 4
+    rs = values.strides[0]
+    src = values.ctypes.data + a * rs + t0 * 8
+    dst = tile.ctypes.data
+    for j in range(0, m4, 4):
+        for t in range(0, tn4, 4):
+            _transpose4(src + j * rs + t * 8, rs, dst + (t * LANES + j) * 8, LANES * 8)
+        for t in range(tn4, tn):
+            for jj in range(j, j + 4):
+                tile[t * LANES + jj] = values[a + jj, t0 + t]
+    for j in range(m4, m):
+        for t in range(tn):
+            tile[t * LANES + j] = values[a + j, t0 + t]
+
+
+@kernel
+def _from_tile(tile: np.ndarray, a: int, m: int, t0: int, t1: int, out: np.ndarray) -> None:
+    """``out[a + j, t0 + t] = tile[t * LANES + j]``, by 4×4 blocks where it can."""
+    tn = t1 - t0
+    m4 = m - m % 4 if _SHUFFLE and out.strides[1] == 8 else 0
+    tn4 = tn - tn % 4
+    rs = out.strides[0]
+    src = tile.ctypes.data
+    dst = out.ctypes.data + a * rs + t0 * 8
+    for j in range(0, m4, 4):
+        for t in range(0, tn4, 4):
+            _transpose4(src + (t * LANES + j) * 8, LANES * 8, dst + j * rs + t * 8, rs)
+        for t in range(tn4, tn):
+            for jj in range(j, j + 4):
+                out[a + jj, t0 + t] = tile[t * LANES + jj]
+    for j in range(m4, m):
+        for t in range(tn):
+            out[a + j, t0 + t] = tile[t * LANES + j]
