@@ -82,8 +82,11 @@ def baseline(
     grace: int,
     absorb_after: int,
 ) -> dict[str, np.ndarray]:
-    """Twin of ``kernels_seasonal.baseline_kernel``; ``state`` holds level/scale/tail/cusum/count."""
-    alpha, scale_alpha, season_alpha, threshold, clip, tail_p, tail_step, tail_mult, k, h, zclip = hyper
+    """Twin of ``kernels_seasonal.baseline_kernel``; ``state`` holds level/scale/tail/cusum/count
+    and, for the extreme-value tail, ``peaks`` (used when ``hyper`` has evt_risk/evt_p0/evt_alpha)."""
+    alpha, scale_alpha, season_alpha, threshold, clip, tail_p, tail_step, tail_mult, k, h, zclip = hyper[:11]
+    risk, p0, peak_alpha = hyper[11:14] if len(hyper) >= 14 else (0.0, 1.0, 1.0)
+    evt = "peaks" in state and risk > 0
     out = {name: np.full(values.shape, np.nan) for name in ("score", "shift", "expected", "lower", "upper")}
     for i in range(values.shape[0]):
         for t in range(values.shape[1]):
@@ -97,6 +100,9 @@ def baseline(
             base = state["level"][i] + seasonal
             sigma = max(SIGMA_PER_MAD * state["scale"][i], abs_floor[i] + rel_floor[i] * abs(base))
             thr = max(threshold, tail_mult * state["tail"][i])
+            tail_base, n_peaks, _, _, excess = state["peaks"][i] if evt else (0.0, 0.0, 0.0, 0.0, 0.0)
+            if evt and n_peaks >= 10 and excess > 0:
+                thr = max(thr, tail_base + excess)  # the risk level of the series' own GPD tail
             out["expected"][i, t], out["lower"][i, t], out["upper"][i, t] = (
                 base,
                 base - thr * sigma,
@@ -108,6 +114,9 @@ def baseline(
             toward = {1: dev, -1: -dev, 0: abs(dev)}[int(direction[i])]
             za = max(toward, 0.0) / sigma if sigma > 0 else (math.inf if toward > 0 else 0.0)
             state["tail"][i] += tail_step * ((1 - tail_p) if za > state["tail"][i] else -tail_p)
+            over = za - tail_base
+            if evt:
+                state["peaks"][i][0] += tail_step * ((1 - p0) if za > tail_base else -p0)
             n = state["count"][i]
             if n < grace:
                 out["score"][i, t] = out["shift"][i, t] = 0.0
@@ -135,6 +144,13 @@ def baseline(
                     c[:] = 0.0
                     absorbed = True
             out["shift"][i, t] = shift
+            if evt and 0 < over < math.inf and point < 0.5:  # a normal point over the base: a peak
+                pk = state["peaks"][i]
+                pk[1] += 1
+                w = max(1 / pk[1], peak_alpha)
+                pk[2] += w * (over - pk[2])
+                pk[3] += w * (over * over - pk[3])
+                pk[4] = gpd_excess_quantile(pk[2], pk[3], p0, risk)
             out["score"][i, t] = combined = max(point, shift)
             if not absorbed and sigma > 0:
                 dc = float(np.clip(dev, -clip * sigma, clip * sigma))
@@ -198,3 +214,47 @@ def distribution_shift(
             state["base"][i] += a * (q - state["base"][i])
             state["count"][i] += 1
     return out
+
+
+def gpd_excess_quantile(m1: float, m2: float, p0: float, q: float) -> float:
+    """Twin of ``evt.gpd_excess_quantile``: the method-of-moments GPD, probability-``q`` excess."""
+    if not (m1 > 0 and 0 < q < p0):
+        return 0.0
+    var = m2 - m1 * m1
+    shape, sigma = (0.5 * (1 - m1 * m1 / var), 0.5 * m1 * (1 + m1 * m1 / var)) if var > 0 else (0.0, m1)
+    shape = float(np.clip(shape, -0.5, 0.5))
+    if abs(shape) < 1e-6:
+        return sigma * math.log(p0 / q)
+    return sigma / shape * ((q / p0) ** (-shape) - 1)
+
+
+def bin_means(ts: np.ndarray, x: np.ndarray, bin_s: float, first: int, n_bins: int) -> np.ndarray:
+    """Twin of ``kernels_seasonal.bin_means_kernel``: mean per bin, gaps carried forward (then back)."""
+    groups: dict[int, list[float]] = {}
+    for t, v in zip(ts, x, strict=True):
+        b = math.floor(t / bin_s) - first
+        if math.isfinite(v) and 0 <= b < n_bins:
+            groups.setdefault(b, []).append(float(v))
+    means = [float(np.mean(groups[b])) if b in groups else math.nan for b in range(n_bins)]
+    seen = [m for m in means if math.isfinite(m)]
+    last = seen[0] if seen else math.nan  # a leading gap takes the first mean after it
+    for b, m in enumerate(means):
+        last = m if math.isfinite(m) else last
+        means[b] = last
+    return np.array(means)
+
+
+def phase_median(d: np.ndarray, lead: int, bins: int) -> np.ndarray:
+    """Twin of ``kernels_seasonal.phase_median_kernel``: median of the finite values of each phase."""
+    phase = (lead + np.arange(len(d))) % bins
+    out = np.full(bins, math.nan)
+    for p in range(bins):
+        v = d[(phase == p) & np.isfinite(d)]
+        if len(v):
+            out[p] = float(np.median(v))
+    return out
+
+
+def window_median(y: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """Twin of ``kernels_seasonal.window_median_kernel``."""
+    return np.array([float(np.median(y[s : s + width])) for s in starts])

@@ -2,9 +2,11 @@
 
 The kernel (:mod:`detector.detect.kernels_seasonal`) does the per-point work for many
 series at once. This module validates input, and for one series re-checks its
-seasonality at checkpoints (history spans of 3 days × 1.5ᵏ): the period and profile
-are fitted on the points *before* the checkpoint, so every score stays causal. Until a
-season is found the detector is the plain level model.
+seasonality at checkpoints (history spans of 3 days × 1.5ᵏ, k ≥ 1: the points before
+the 3-day mark span less than the three cycles a daily season needs, so a check there
+could find nothing): the period and profile are fitted on the points *before* the
+checkpoint, so every score stays causal. Until a season is found the detector is the
+plain level model.
 
 :class:`~detector.detect.seasonal.Seasonal`, :class:`~detector.detect.level_shift.LevelShift`
 and :class:`~detector.detect.ensemble.Ensemble` are this class with different parts on.
@@ -17,11 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.detect.kernels_seasonal import baseline_kernel
-from detector.detect.periods import DAY, detect_period, fit_profile, phases
+from detector.detect.periods import DAY, detect_period, fit_profile, median_step, phases
 from detector.detect.robust_ewma import SeriesParams
 
-FIRST_CHECK_S = 3 * DAY
 CHECK_GROWTH = 1.5
+FIRST_CHECK_S = 3 * DAY * CHECK_GROWTH
+
+
+OUTPUTS = ("score", "shift", "expected", "lower", "upper")
 
 
 @dataclass
@@ -42,10 +47,22 @@ class _State:
     tail: np.ndarray
     cusum: np.ndarray
     count: np.ndarray
+    peaks: np.ndarray
 
     @classmethod
     def new(cls, n: int) -> _State:
-        return cls(np.full(n, np.nan), np.zeros(n), np.zeros(n), np.zeros((n, 4)), np.zeros(n, np.int64))
+        zeros = np.zeros
+        return cls(np.full(n, np.nan), zeros(n), zeros(n), zeros((n, 4)), zeros(n, np.int64), zeros((n, 5)))
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """What the kernel takes that stays the same for all of one series' chunks."""
+
+    direction: np.ndarray
+    abs_floor: np.ndarray
+    rel_floor: np.ndarray
+    hyper: np.ndarray
 
 
 def confirmed(score: np.ndarray, points: int) -> np.ndarray:
@@ -62,11 +79,14 @@ def confirmed(score: np.ndarray, points: int) -> np.ndarray:
     out = np.array(score, dtype=np.float64, copy=True)
     if points <= 1:
         return out
-    ok = np.flatnonzero(np.isfinite(out))
-    v = out[ok]
+    finite = np.isfinite(out)
+    ok = None if finite.all() else np.flatnonzero(finite)
+    v = out if ok is None else out[ok]
     low = v.copy()
     for lag in range(1, points):
-        low[lag:] = np.minimum(low[lag:], v[:-lag])
+        np.minimum(low[lag:], v[:-lag], out=low[lag:])
+    if ok is None:
+        return low
     out[ok] = low
     return out
 
@@ -75,7 +95,10 @@ class BaselineDetector:
     """Hyperparameters are stored as given; see the kernel for what each one does.
 
     ``threshold`` (sigmas) and ``tail_mult`` × the ``1 - tail_p`` quantile of the
-    series' own past |z| set where the score crosses 0.5. ``cusum_h <= 0`` turns the
+    series' own past |z| set where the score crosses 0.5; with ``evt_risk > 0`` so does
+    the level a normal point exceeds with probability ``evt_risk`` by the series' own
+    extreme-value tail (see :mod:`detector.detect.evt`; ``evt_p0`` is the exceedance
+    probability of the tail's base, ``evt_alpha`` the weight of the newest peak). ``cusum_h <= 0`` turns the
     level-shift part off; ``seasonal=False`` never looks for a season. ``confirm``
     points in a row must reach the alarm before the score does (see :func:`confirmed`),
     unless the series' step is ``confirm_span_s`` or more: an hourly point is already an
@@ -100,12 +123,20 @@ class BaselineDetector:
         seasonal: bool = False,
         confirm: int = 1,
         confirm_span_s: float = 3600.0,
+        evt_risk: float = 0.0,
+        evt_p0: float = 0.02,
+        evt_alpha: float = 0.05,
     ):
         for name, step in (("alpha", alpha), ("scale_alpha", scale_alpha), ("season_alpha", season_alpha)):
             if not 0.0 < step <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {step!r}")
         if not (threshold > 0.0 and clip > 0.0 and 0.0 < tail_p < 1.0 and tail_step >= 0.0):
             raise ValueError("need threshold > 0, clip > 0, 0 < tail_p < 1 and tail_step >= 0")
+        if not (0.0 <= evt_risk < evt_p0 < 1.0 and 0.0 < evt_alpha <= 1.0):
+            raise ValueError(
+                "need 0 <= evt_risk < evt_p0 < 1 and 0 < evt_alpha <= 1, "
+                f"got {evt_risk!r}, {evt_p0!r}, {evt_alpha!r}"
+            )
         if int(confirm) != confirm or confirm < 1:
             raise ValueError(f"confirm must be an integer >= 1, got {confirm!r}")
         if int(grace) != grace or grace < 0 or int(absorb_after) != absorb_after or absorb_after < 1:
@@ -118,6 +149,7 @@ class BaselineDetector:
         self.cusum_k, self.cusum_h, self.cusum_clip = cusum_k, cusum_h, cusum_clip
         self.absorb_after, self.seasonal = absorb_after, seasonal
         self.confirm, self.confirm_span_s = confirm, confirm_span_s
+        self.evt_risk, self.evt_p0, self.evt_alpha = evt_risk, evt_p0, evt_alpha
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
@@ -136,6 +168,9 @@ class BaselineDetector:
                 self.cusum_k,
                 self.cusum_h,
                 self.cusum_clip,
+                self.evt_risk,
+                self.evt_p0,
+                self.evt_alpha,
             ],
             dtype=np.float64,
         )
@@ -156,24 +191,29 @@ class BaselineDetector:
         if ts.ndim != 1 or ts.shape != x.shape:
             raise ValueError(f"timestamps and values must be 1-D and equally long, got {ts.shape}, {x.shape}")
         p = params or SeriesParams()
+        fixed = _Fixed(
+            np.array([p.direction], dtype=np.int8),
+            np.array([p.abs_floor]),
+            np.array([p.rel_floor]),
+            self._hyper(),
+        )
         out = SeriesScores(*(np.empty(len(x)) for _ in range(5)))
         state = _State.new(1)
         period, bin_s = 0.0, 0.0
         profile = np.zeros((1, 1))
-        start = 0
+        start, step = 0, median_step(ts)
         for cut in [*self._checkpoints(ts), len(x)]:
             if cut > start:
                 ph = phases(ts[start:cut], period, bin_s).reshape(1, -1)
-                self._run(state, x[start:cut].reshape(1, -1), ph, profile, p, out, slice(start, cut))
+                self._run(state, x[start:cut].reshape(1, -1), ph, profile, fixed, out, slice(start, cut))
             start = cut
             if cut < len(x):
-                period, bin_s, profile = self._refit(ts[:cut], x[:cut], state, period, profile)
-        out.score = confirmed(out.score, self._confirm_points(ts))
+                period, bin_s, profile = self._refit(ts[:cut], x[:cut], median_step(ts[:cut]), state, period)
+        out.score = confirmed(out.score, self._confirm_points(step))
         return out
 
-    def _confirm_points(self, ts: np.ndarray) -> int:
+    def _confirm_points(self, step: float) -> int:
         """``confirm`` points, or 1 when one point already spans ``confirm_span_s`` (an hourly rollup)."""
-        step = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.0
         return 1 if step >= self.confirm_span_s else int(self.confirm)
 
     def _checkpoints(self, ts: np.ndarray) -> list[int]:
@@ -186,9 +226,9 @@ class BaselineDetector:
         return sorted(set(spans))
 
     def _refit(
-        self, ts: np.ndarray, x: np.ndarray, state: _State, period: float, profile: np.ndarray
+        self, ts: np.ndarray, x: np.ndarray, step: float, state: _State, period: float
     ) -> tuple[float, float, np.ndarray]:
-        new_period, bin_s = detect_period(ts, x)
+        new_period, bin_s = detect_period(ts, x, step)
         if new_period == 0.0:
             if period:  # the season faded: carry on with the level it was riding on
                 state.level[0] = float(np.nanmedian(x[-20:]))
@@ -205,11 +245,12 @@ class BaselineDetector:
         x: np.ndarray,
         ph: np.ndarray,
         profile: np.ndarray,
-        p: SeriesParams,
+        fixed: _Fixed,
         out: SeriesScores,
         where: slice,
     ) -> None:
-        bufs = [np.empty(x.shape) for _ in range(5)]
+        # the kernel writes straight into this chunk of the outputs (row views, no copies)
+        score, shift, expected, lower, upper = (getattr(out, name)[where].reshape(1, -1) for name in OUTPUTS)
         baseline_kernel(
             x,
             np.ascontiguousarray(ph, dtype=np.int64),
@@ -219,13 +260,16 @@ class BaselineDetector:
             state.tail,
             state.cusum,
             state.count,
-            np.array([p.direction], dtype=np.int8),
-            np.array([p.abs_floor]),
-            np.array([p.rel_floor]),
-            self._hyper(),
+            fixed.direction,
+            fixed.abs_floor,
+            fixed.rel_floor,
+            fixed.hyper,
             int(self.grace),
             int(self.absorb_after),
-            *bufs,
+            score,
+            shift,
+            expected,
+            lower,
+            upper,
+            state.peaks,
         )
-        for name, buf in zip(("score", "shift", "expected", "lower", "upper"), bufs, strict=True):
-            getattr(out, name)[where] = buf[0]

@@ -12,6 +12,12 @@ Phases are absolute (``floor(epoch / bin_s) mod bins``), so a profile stays alig
 across restarts and checkpoints. Cycles are cut into at most :data:`MAX_BINS` bins: a
 1-min series gets a 5-min daily profile, averaging out per-minute noise.
 
+Cost: a re-check runs on every series as its history grows, so it must cost a small
+fraction of scoring. Only the binning (a kernel) touches every raw point; the rest works
+on at most ``cycles × MAX_BINS`` bin means, and the noise scale on a sample of raw
+points. Medians are by partition, per-phase medians by one sort of a (cycles × bins)
+grid, and the one-cycle rolling median is computed every few hours and interpolated.
+
 >>> import numpy as np
 >>> ts = np.arange(0, 10 * 86400, 3600.0)
 >>> x = 100 + 30 * np.sin(2 * np.pi * ts / 86400) + np.random.default_rng(0).normal(0, 2, ts.size)
@@ -24,7 +30,8 @@ across restarts and checkpoints. Cycles are cut into at most :data:`MAX_BINS` bi
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+
+from detector.detect.kernels_seasonal import bin_means_kernel, phase_median_kernel, window_median_kernel
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -32,6 +39,8 @@ MAX_BINS = 288
 MIN_CYCLES = 3  # two to fit a profile, one to test it on
 MIN_STRENGTH = 0.3
 WEEK_MARGIN = 0.1
+TREND_POINTS_PER_CYCLE = 4  # cycle_median knots per cycle: every 6 h for a day
+SCALE_SAMPLE = 1024
 
 
 def bin_width(period_s: float, step_s: float) -> float:
@@ -45,23 +54,54 @@ def phases(timestamps: np.ndarray, period_s: float, bin_s: float) -> np.ndarray:
     if period_s <= 0:
         return np.full(ts.shape, -1, dtype=np.int64)
     bins = round(period_s / bin_s)
-    return (np.floor(ts / bin_s).astype(np.int64) % bins).astype(np.int64)
+    out = np.floor(ts / bin_s).astype(np.int64)
+    np.remainder(out, bins, out=out)  # in place: integer ``%`` on a new array costs twice as much
+    return out
 
 
 def _binned(ts: np.ndarray, x: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mean per absolute bin (gaps forward-filled) and each bin's absolute index."""
-    idx = np.floor(ts / bin_s).astype(np.int64)
-    ok = np.isfinite(x)
-    first = idx[0]
-    sums = np.bincount(idx[ok] - first, weights=x[ok], minlength=idx[-1] - first + 1)
-    cnt = np.bincount(idx[ok] - first, minlength=idx[-1] - first + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(cnt > 0, sums / np.maximum(cnt, 1), np.nan)
-    return pd.Series(mean).ffill().bfill().to_numpy(), np.arange(first, idx[-1] + 1)
+    """Mean per absolute bin (gaps forward-filled, a leading gap back-filled) and each bin's index."""
+    first, last = int(np.floor(ts[0] / bin_s)), int(np.floor(ts[-1] / bin_s))
+    means = np.empty(last - first + 1)
+    ts, x = np.ascontiguousarray(ts, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float64)
+    bin_means_kernel(ts, x, bin_s, first, means)
+    return means, np.arange(first, last + 1)
+
+
+def _centred_mean(y: np.ndarray, width: int) -> np.ndarray:
+    """Mean of a centred window of ``width`` points, shortened at the ends (``y`` finite)."""
+    c = np.concatenate([[0.0], np.cumsum(y)])
+    i = np.arange(len(y))
+    lo = np.maximum(i - width // 2, 0)
+    hi = np.minimum(i - width // 2 + width, len(y))
+    return (c[hi] - c[lo]) / (hi - lo)
+
+
+def _phase_median(d: np.ndarray, ph: np.ndarray, bins: int) -> np.ndarray:
+    """Median of ``d`` per phase ``0..bins-1`` (NaN for a phase never seen).
+
+    ``ph`` must count up by one per element, wrapping at ``bins`` (consecutive absolute bins).
+    """
+    out = np.empty(bins)
+    phase_median_kernel(np.ascontiguousarray(d, dtype=np.float64), int(ph[0]) if len(ph) else 0, out)
+    return out
+
+
+def _median(v: np.ndarray) -> float:
+    """Median of the finite values (NaN if none), by partition: ``np.median`` costs several times more."""
+    finite = np.isfinite(v)
+    if not finite.all():
+        v = v[finite]
+    n = len(v)
+    if n == 0:
+        return float("nan")
+    h = n // 2
+    p = np.partition(v, h)
+    return float(p[h]) if n % 2 else 0.5 * float(p[h] + p[:h].max())
 
 
 def _mad(x: np.ndarray) -> float:
-    return float(np.nanmedian(np.abs(x - np.nanmedian(x))))
+    return _median(np.abs(x - _median(x)))
 
 
 def season_strength(ts: np.ndarray, x: np.ndarray, period_s: float, bin_s: float) -> float:
@@ -73,24 +113,42 @@ def season_strength(ts: np.ndarray, x: np.ndarray, period_s: float, bin_s: float
     bins = round(period_s / bin_s)
     if len(y) < MIN_CYCLES * bins or not np.isfinite(y).all():
         return -1.0
-    trend = pd.Series(y).rolling(bins, center=True, min_periods=bins // 2 + 1).mean().to_numpy()
-    d = y - trend
+    d = y - _centred_mean(y, bins)
     ph = absidx % bins
-    fit, test = slice(0, len(y) - bins), slice(len(y) - bins, len(y))
-    prof = pd.Series(d[fit]).groupby(ph[fit]).median().reindex(range(bins)).to_numpy()
-    spread = _mad(d[test])
+    cut = len(y) - bins
+    prof = _phase_median(d[:cut], ph[:cut], bins)
+    spread = _mad(d[cut:])
     if not spread > 0:
         return -1.0
-    return 1.0 - (_mad(d[test] - prof[ph[test]]) / spread) ** 2
+    return 1.0 - (_mad(d[cut:] - prof[ph[cut:]]) / spread) ** 2
 
 
-def detect_period(timestamps: np.ndarray, values: np.ndarray) -> tuple[float, float]:
-    """``(period_s, bin_s)`` of the strongest season in the history, ``(0.0, 0.0)`` if none."""
+def median_step(ts: np.ndarray, sample: int = 256) -> float:
+    """The usual gap between points: the median of (at most ``sample``, evenly spread) gaps.
+
+    A sample, because this runs once per series per call and a full median of a long
+    series' gaps costs as much as scoring it; a step is the same all along a scrape.
+    """
+    if len(ts) < 2:
+        return 0.0
+    if len(ts) <= 2 * sample:
+        return _median(np.diff(ts))
+    at = np.arange(0, len(ts) - 1, (len(ts) - 1) // sample)
+    return _median(ts[at + 1] - ts[at])
+
+
+def detect_period(
+    timestamps: np.ndarray, values: np.ndarray, step_s: float | None = None
+) -> tuple[float, float]:
+    """``(period_s, bin_s)`` of the strongest season in the history, ``(0.0, 0.0)`` if none.
+
+    ``step_s``: the series' usual step, if the caller knows it (else the median gap).
+    """
     ts = np.asarray(timestamps, dtype=np.float64)
     x = np.asarray(values, dtype=np.float64)
     if len(ts) < 8 or np.isfinite(x).sum() < 8:
         return 0.0, 0.0
-    step = float(np.median(np.diff(ts)))
+    step = median_step(ts) if step_s is None else float(step_s)
     found = {}
     for period in (DAY, WEEK):
         if step > 0 and period / step >= 4 and ts[-1] - ts[0] >= MIN_CYCLES * period:
@@ -103,28 +161,56 @@ def detect_period(timestamps: np.ndarray, values: np.ndarray) -> tuple[float, fl
     return 0.0, 0.0
 
 
+def cycle_median(y: np.ndarray, bins: int, stride: int) -> np.ndarray:
+    """Median of the one-cycle window (``bins`` points) around each point of ``y`` (finite).
+
+    Computed every ``stride`` points and interpolated in between: the trend under a
+    season moves slowly, and a median per point would cost a sort per point. Windows
+    near either end are the first or last full cycle; a series shorter than one cycle
+    gets its overall median.
+    """
+    if len(y) <= bins:
+        return np.full(len(y), float(np.median(y)) if len(y) else np.nan)
+    centres = np.arange(0, len(y) + stride - 1, max(1, stride))
+    centres[-1] = len(y) - 1
+    starts = np.clip(centres - bins // 2, 0, len(y) - bins)
+    med = np.empty(len(starts))
+    window_median_kernel(np.ascontiguousarray(y, dtype=np.float64), starts, bins, med)
+    return np.interp(np.arange(len(y)), centres, med)
+
+
 def fit_profile(
     timestamps: np.ndarray, values: np.ndarray, period_s: float, bin_s: float, cycles: int = 8
 ) -> tuple[np.ndarray, float, float]:
     """``(profile, level, scale)`` from the last ``cycles`` cycles of history.
 
-    ``profile`` (bins,) is the median deviation per phase from a centred one-cycle rolling
-    median; ``level`` the recent deseasonalised median; ``scale`` the residuals' mean
-    absolute deviation (from their median one, ×1.18 for Gaussian noise), what the kernel
-    keeps as ``scale``.
+    ``profile`` (bins,) is the median over cycles, per phase, of each bin's mean
+    deviation from the one-cycle rolling median (:func:`cycle_median`, on bin means:
+    a 1-min series is profiled at 5-min bins anyway); ``level`` the recent
+    deseasonalised median; ``scale`` the residuals' mean absolute deviation (from their
+    median one, ×1.18 for Gaussian noise), what the kernel keeps as ``scale``.
     """
     ts = np.asarray(timestamps, dtype=np.float64)
     x = np.asarray(values, dtype=np.float64)
-    keep = ts >= ts[-1] - cycles * period_s
-    ts, x = ts[keep], x[keep]
+    first = int(np.searchsorted(ts, ts[-1] - cycles * period_s, side="left"))
+    ts, x = ts[first:], x[first:]
     bins = round(period_s / bin_s)
-    per_cycle = max(1, int(np.sum(ts >= ts[-1] - period_s)))
-    roll = pd.Series(x).rolling(per_cycle, center=True, min_periods=1).median().to_numpy()
-    ph = phases(ts, period_s, bin_s)
-    prof = pd.Series(x - roll).groupby(ph).median().reindex(range(bins)).fillna(0.0).to_numpy()
-    deseason = x - prof[ph]
-    recent = deseason[-max(8, per_cycle // 8) :]
-    level = float(np.nanmedian(recent))
-    resid = deseason - roll
-    scale = 1.18 * float(np.nanmedian(np.abs(resid - np.nanmedian(resid))))
-    return np.array(prof, dtype=np.float64), level, scale  # a writeable copy: the kernel updates it
+    per_cycle = max(1, len(ts) - int(np.searchsorted(ts, ts[-1] - period_s, side="left")))
+    y, absidx = _binned(ts, x, bin_s)
+    if not np.isfinite(y).all():
+        return np.zeros(bins), float("nan"), 0.0
+    roll = cycle_median(y, bins, max(1, bins // TREND_POINTS_PER_CYCLE))
+    prof = np.nan_to_num(_phase_median(y - roll, absidx % bins, bins), nan=0.0)
+    # raw points only where needed: the recent ones for the level, and at most
+    # SCALE_SAMPLE, evenly spread, for the noise scale (a median costs O(n))
+    recent = slice(len(x) - min(len(x), max(8, per_cycle // 8)), len(x))
+    level = _median(_deseasoned(ts[recent], x[recent], prof, bin_s))
+    pick = np.arange(0, len(x), max(1, len(x) // SCALE_SAMPLE))
+    at = np.floor(ts[pick] / bin_s).astype(np.int64) - absidx[0]
+    resid = _deseasoned(ts[pick], x[pick], prof, bin_s) - roll[at]
+    scale = 1.18 * _mad(resid) if np.isfinite(resid).any() else 0.0
+    return prof, level, scale
+
+
+def _deseasoned(ts: np.ndarray, x: np.ndarray, prof: np.ndarray, bin_s: float) -> np.ndarray:
+    return x - prof[np.floor(ts / bin_s).astype(np.int64) % len(prof)]

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from detector.detect.csv_score import InputError, score_csv, score_points
@@ -23,10 +24,13 @@ HYPERS = [
     [0.02, 0.01, 0.05, 3.5, 2.0, 0.01, 0.05, 2.0, 2.0, 20.0, 4.0],
     [0.2, 0.1, 0.3, 2.0, 1.0, 0.05, 0.2, 1.0, 0.5, 3.0, 3.0],
     [0.05, 0.05, 0.1, 3.0, 2.0, 0.01, 0.05, 0.0, 1.0, 0.0, 4.0],
+    # with the extreme-value tail: evt_risk, evt_p0, evt_alpha
+    [0.02, 0.01, 0.05, 3.5, 2.0, 0.01, 0.1, 2.0, 2.0, 40.0, 4.0, 1e-4, 0.02, 0.05],
+    [0.1, 0.05, 0.1, 1.0, 2.0, 0.05, 0.2, 0.0, 1.0, 0.0, 4.0, 1e-2, 0.2, 0.3],
 ]
 
 
-def _check(values: np.ndarray, hyper: list[float], grace: int = 5, bins: int = 4) -> None:
+def _check(values: np.ndarray, hyper: list[float], grace: int = 5, bins: int = 4, peaks: bool = True) -> None:
     n, t = values.shape
     phase = np.where(np.arange(n)[:, None] % 2 == 0, np.arange(t)[None, :] % bins, -1).astype(np.int64)
     profile = np.random.default_rng(1).normal(0, 1, (n, bins))
@@ -39,12 +43,15 @@ def _check(values: np.ndarray, hyper: list[float], grace: int = 5, bins: int = 4
         "cusum": np.zeros((n, 4)),
         "count": np.zeros(n, np.int64),
     }
+    if peaks:
+        state["peaks"] = np.zeros((n, 5))
     twin_state = {k: v.copy() for k, v in state.items()}
     twin_profile = profile.copy()
     got = {k: np.empty(values.shape) for k in ("score", "shift", "expected", "lower", "upper")}
     baseline_kernel(
         values, phase, profile, state["level"], state["scale"], state["tail"], state["cusum"], state["count"],
         direction, abs_floor, rel_floor, np.array(hyper), grace, 3, *got.values(),
+        *([state["peaks"]] if peaks else []),
     )  # fmt: skip
     want = naive.baseline(
         values, phase, twin_profile, twin_state, direction, abs_floor, rel_floor, hyper, grace, 3
@@ -77,8 +84,10 @@ def test_kernel_matches_twin(hyper: list[float]) -> None:
         np.full((3, 50), 7.0),
         np.full((2, 2), 1.0),
         np.empty((2, 0)),
+        rng.standard_t(2, (3, 1500)),  # heavy tails: enough peaks for the extreme-value fit
     ):
         _check(np.ascontiguousarray(values), hyper)
+    _check(np.ascontiguousarray(noisy), hyper, peaks=False)  # the call without the tail state
 
 
 def test_a_flat_start_does_not_alarm_forever() -> None:
@@ -136,3 +145,88 @@ def test_confirmation_needs_two_points_below_an_hourly_step_and_one_above() -> N
     for step, alarmed in ((60.0, False), (3600.0, True)):
         score = Ensemble().score_series(np.arange(x.size) * step, x).score
         assert bool(score[200] >= 0.5) is alarmed
+
+
+def test_extreme_value_tail_matches_twin_and_exponential_limit() -> None:
+    from detector.detect.evt import gpd_excess_quantile
+
+    cases = ((1.0, 2.0, 0.02, 1e-4), (1.0, 1.5, 0.05, 1e-3), (2.0, 20.0, 0.02, 1e-5), (0.0, 0.0, 0.02, 1e-4))
+    for m1, m2, p0, q in cases:
+        assert gpd_excess_quantile(m1, m2, p0, q) == pytest.approx(naive.gpd_excess_quantile(m1, m2, p0, q))
+    # exponential excesses (m2 = 2·m1²) have shape 0: the quantile is m1·ln(p0/q)
+    assert gpd_excess_quantile(1.0, 2.0, 0.02, 1e-4) == pytest.approx(np.log(200.0))
+    assert gpd_excess_quantile(1.0, 2.0, 0.02, 0.5) == 0.0  # risk above p0: no tail level
+
+
+def test_extreme_value_tail_keeps_heavy_tailed_noise_quiet() -> None:
+    """Student-t (3) noise: the tail fit cuts a 3.5-sigma rule's alarms tenfold (2.5 % to 0.24 %).
+
+    Not to the nominal 1e-4: alarms are kept out of the peaks (or an incident would
+    teach the tail to expect it), and that trims the tail the fit sees.
+    """
+    from detector.detect.baseline import BaselineDetector
+
+    rng = np.random.default_rng(4)
+    x = 100 + rng.standard_t(3, 20000)
+    ts = np.arange(x.size) * 3600.0  # hourly: no confirmation, the calibration alone
+    evt = BaselineDetector(evt_risk=1e-4, tail_step=0.1).score_series(ts, x).score[2000:]
+    plain = BaselineDetector().score_series(ts, x).score[2000:]
+    assert (evt >= 0.5).mean() < 0.005 < 0.02 < (plain >= 0.5).mean()
+
+
+def test_bin_means_kernel_matches_twin() -> None:
+    from detector.detect.kernels_seasonal import bin_means_kernel
+
+    rng = np.random.default_rng(2)
+    ts = np.sort(rng.uniform(1000.0, 5000.0, 400))
+    x = rng.normal(0, 1, ts.size)
+    x[rng.random(ts.size) < 0.2] = np.nan
+    x[:30] = np.nan  # a leading gap
+    for bin_s in (7.0, 60.0, 10000.0):
+        first = int(np.floor(ts[0] / bin_s))
+        n_bins = int(np.floor(ts[-1] / bin_s)) - first + 1
+        got = np.empty(n_bins)
+        bin_means_kernel(ts, x, bin_s, first, got)
+        np.testing.assert_allclose(got, naive.bin_means(ts, x, bin_s, first, n_bins), rtol=1e-12)
+    got = np.empty(3)
+    bin_means_kernel(ts[:3], np.full(3, np.nan), 1.0, int(ts[0]), got)
+    assert np.isnan(got).all()
+
+
+def test_period_helpers_match_plain_numpy() -> None:
+    from detector.detect import periods
+
+    rng = np.random.default_rng(5)
+    y = rng.normal(0, 1, 1000)
+    ph = (np.arange(y.size) + 7) % 24
+    want = np.array([np.median(y[ph == p]) for p in range(24)])
+    np.testing.assert_allclose(periods._phase_median(y, ph, 24), want)
+    assert np.isnan(periods._phase_median(y[:10], ph[:10], 24)[:7]).all()  # phases never seen
+    for v in (y, y[:7], np.r_[y[:5], np.nan]):
+        assert periods._median(v) == pytest.approx(np.nanmedian(v))
+    centred = pd.Series(y).rolling(24, center=True, min_periods=1).mean().to_numpy()
+    np.testing.assert_allclose(periods._centred_mean(y, 24), centred)
+    med = periods.cycle_median(y, 100, 1)
+    assert med[500] == pytest.approx(np.median(y[450:550]))
+    assert med[0] == pytest.approx(np.median(y[:100]))  # the first full cycle at the start
+    ts = np.r_[np.arange(0.0, 600.0, 60.0), 700.0, np.arange(760.0, 60000.0, 60.0)]
+    assert periods.median_step(ts) == 60.0 and periods.median_step(ts[:2]) == 60.0
+
+
+@pytest.mark.parametrize("lead", [0, 5])
+def test_profile_kernels_match_twins(lead: int) -> None:
+    from detector.detect.kernels_seasonal import phase_median_kernel, window_median_kernel
+
+    rng = np.random.default_rng(6)
+    holes = rng.normal(0, 1, 200)
+    holes[::7], holes[3], holes[4] = np.nan, np.inf, -np.inf
+    for d in (rng.normal(0, 1, 200), holes, np.full(50, 3.0), np.array([1.0]), np.empty(0)):
+        for bins in (1, 4, 24):
+            got = np.empty(bins)
+            phase_median_kernel(d, lead, got)
+            np.testing.assert_allclose(got, naive.phase_median(d, lead, bins), equal_nan=True)
+    y = rng.normal(0, 1, 300)
+    for width, starts in ((24, np.array([0, 100, 276])), (7, np.arange(0, 290, 13)), (300, np.array([0]))):
+        got = np.empty(len(starts))
+        window_median_kernel(y, starts, width, got)
+        np.testing.assert_allclose(got, naive.window_median(y, starts, width))
