@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
@@ -21,7 +21,13 @@ from detector.scrape import promql
 from detector.scrape.histogram import parse_le, quantiles
 from detector.series import Scope, SeriesBlock, SeriesKey, Signal
 
+if TYPE_CHECKING:
+    import requests
+
 MAX_POINTS = 10_000
+INVENTORY_STEP_S = 240.0
+"""Step of the service-inventory query: under Prometheus's 5 min lookback, so no service that
+had a sample anywhere in the fetched range is missed between two evaluations."""
 
 
 class ScrapeError(RuntimeError):
@@ -31,6 +37,25 @@ class ScrapeError(RuntimeError):
 class MetricSource(Protocol):
     def fetch(self, start: float, end: float, step: float) -> SeriesBlock:
         """Every watched series on the grid ``start, start+step, …, end`` (inclusive)."""
+        ...
+
+
+Identity = tuple[str, str]
+"""``(namespace, service)``: the unit shards split."""
+
+
+@runtime_checkable
+class ServiceScopedSource(Protocol):
+    """A source that can list the watched services and fetch only some of them."""
+
+    def services(self, start: float, end: float, step: float) -> list[Identity]:
+        """Every watched ``(namespace, service)`` with data in ``[start, end]``, sorted."""
+        ...
+
+    def fetch_services(
+        self, start: float, end: float, step: float, identities: Sequence[Identity]
+    ) -> SeriesBlock:
+        """:meth:`MetricSource.fetch`, exactly the series of ``identities``."""
         ...
 
 
@@ -123,8 +148,20 @@ def _number(v: object) -> float:
     return value if math.isfinite(value) else np.nan
 
 
+def only_services(block: SeriesBlock, identities: set[Identity]) -> SeriesBlock:
+    """The rows of ``block`` whose ``(namespace, service)`` is in ``identities``, grid unchanged."""
+    rows = [i for i, k in enumerate(block.keys) if (k.namespace, k.service) in identities]
+    return SeriesBlock([block.keys[i] for i in rows], block.timestamps, block.values[rows])
+
+
 class PrometheusSource:
-    """Runs :func:`promql.cycle_queries` as range queries against a Prometheus-compatible API."""
+    """Runs :func:`promql.cycle_queries` as range queries against a Prometheus-compatible API.
+
+    ``session`` is the HTTP session the client uses (a fresh one by default); benchmarks pass
+    one that asks Prometheus for query statistics. ``recorded`` reads the latency histograms from
+    the shipped recording rules (``deploy/prometheus/meshpulse-rules.yml``) instead of summing raw
+    buckets every cycle; it needs the rules' 1m rate window.
+    """
 
     def __init__(
         self,
@@ -135,23 +172,58 @@ class PrometheusSource:
         services: Sequence[str] = (),
         timeout_s: float = 10.0,
         scopes: Sequence[Scope] = tuple(Scope),
+        session: requests.Session | None = None,
+        max_matcher_bytes: int = promql.MAX_MATCHER_BYTES,
+        recorded: bool = False,
     ) -> None:
+        if recorded and window != promql.RECORDED_WINDOW:
+            raise ValueError(f"the recording rules use a {promql.RECORDED_WINDOW} rate window, not {window}")
         self.url = url
-        self.queries = list(promql.cycle_queries(window, namespaces, services, scopes))
+        self.max_matcher_bytes, self.recorded = max_matcher_bytes, recorded
+        self.window, self.scopes = window, tuple(scopes)
+        self.queries = list(promql.cycle_queries(window, namespaces, services, scopes, recorded))
+        self.inventory = promql.inventory(namespaces, services)
         self.timeout_s = timeout_s
         # No retries inside a cycle: a failed query fails the cycle fast, and the next cycle
         # catches up on what this one missed.
         self._client = PrometheusConnect(
-            url=url, disable_ssl=True, retry=Retry(total=0, raise_on_status=False), timeout=int(timeout_s)
+            url=url,
+            disable_ssl=True,
+            retry=Retry(total=0, raise_on_status=False),
+            timeout=int(timeout_s),
+            session=session,
         )
 
     def fetch(self, start: float, end: float, step: float) -> SeriesBlock:
+        return self._fetch(self.queries, start, end, step)
+
+    def services(self, start: float, end: float, step: float) -> list[Identity]:
+        # evaluated backwards from ``end``, so the newest services are always seen
+        inv_step = max(step, INVENTORY_STEP_S)
+        first = end - math.floor(max(end - start, 0.0) / inv_step) * inv_step
+        found: set[Identity] = set()
+        for item in self._range(self.inventory, first, end, inv_step):
+            labels = item.get("metric", {})
+            name = labels.get("destination_service_name", "")
+            if name and name != "unknown":
+                found.add((labels.get("destination_service_namespace", ""), name))
+        return sorted(found)
+
+    def fetch_services(
+        self, start: float, end: float, step: float, identities: Sequence[Identity]
+    ) -> SeriesBlock:
+        queries = promql.owned_queries(
+            self.window, identities, self.scopes, self.max_matcher_bytes, self.recorded
+        )
+        return only_services(self._fetch(queries, start, end, step), set(identities))
+
+    def _fetch(self, queries: Iterable[promql.Query], start: float, end: float, step: float) -> SeriesBlock:
         ts = grid(start, end, step)
         if len(ts) == 0:
             return SeriesBlock.empty()
         rows: dict[SeriesKey, np.ndarray] = {}
         hist: Buckets = {}
-        for query in self.queries:
+        for query in queries:
             for first in range(0, len(ts), MAX_POINTS):  # Prometheus refuses > 11,000 points a series
                 chunk = ts[first : first + MAX_POINTS]
                 result = self._range(query.expr, chunk[0], chunk[-1], step)

@@ -1,3 +1,7 @@
+import json
+import re
+from urllib.parse import quote_plus
+
 import numpy as np
 import pytest
 
@@ -88,3 +92,100 @@ def test_histogram_results_become_quantile_series():
     add_quantiles(hist, rows)
     assert rows[SeriesKey("a", "n", Signal.P50)].tolist() == [10.0, 10.0]
     assert rows[SeriesKey("a", "n", Signal.P90)].tolist() == [18.0, 18.0]
+
+
+# shard-aware matchers ---------------------------------------------------------------------------
+TRICKY = ["a.b", "a-b", "c+d", "(e)", "f|g", "h*", "[i]", "{j}", "^k$", "l?", "back\\slash", 'quo"te', "x"]
+
+
+def _unquote(promql_string: str) -> str:
+    """Decode the inside of a PromQL double-quoted string (Go escapes, as JSON's for these)."""
+    return json.loads(f'"{promql_string}"')
+
+
+def _regexes(matcher: str) -> tuple[str, str]:
+    m = re.fullmatch(
+        r'destination_service_namespace=~"((?:[^"\\]|\\.)*)",destination_service_name=~"((?:[^"\\]|\\.)*)"',
+        matcher,
+    )
+    assert m, matcher
+    return _unquote(m[1]), _unquote(m[2])
+
+
+@pytest.mark.parametrize("value", TRICKY)
+def test_escaped_regex_matches_exactly_the_literal(value: str) -> None:
+    pattern = promql.escape_regex(value)
+    assert re.fullmatch(pattern, value)
+    assert not re.fullmatch(pattern, value + "x") and not re.fullmatch(pattern, "z" + value[1:])
+
+
+def test_escape_regex_escapes_only_what_go_quotemeta_does() -> None:
+    # Prometheus's set-lookup optimisation gives up on escapes of non-metacharacters such as "\-"
+    assert promql.escape_regex("svc-0001_x/y") == "svc-0001_x/y"
+    assert promql.escape_regex(r"\.+*?()|[]{}^$") == "".join("\\" + c for c in r"\.+*?()|[]{}^$")
+
+
+@pytest.mark.parametrize("value", [*TRICKY, "new\nline"])
+def test_quote_round_trips_through_a_promql_string(value: str) -> None:
+    assert _unquote(promql.quote(value)) == value
+
+
+def test_owned_matchers_match_exactly_the_asked_names() -> None:
+    ids = [("shop", v) for v in TRICKY]
+    (matcher,) = promql.owned_matchers(ids)
+    ns_re, name_re = _regexes(matcher)
+    assert ns_re == "shop"
+    assert {v for v in TRICKY if re.fullmatch(name_re, v)} == set(TRICKY)
+    # the unescaped dot of "a.b" would also have matched "axb"; "f|g" must not match "f" or "g"
+    assert not any(re.fullmatch(name_re, v) for v in ("axb", "f", "g", "ee", "c++d", "i", "j", "k"))
+
+
+@pytest.mark.parametrize("max_bytes", [200, 1000, promql.MAX_MATCHER_BYTES])
+def test_owned_matchers_chunks_stay_under_the_budget_and_cover_each_pair_once(max_bytes: int) -> None:
+    ids = [(f"ns-{i % 5}", f"service-{i:05d}{TRICKY[i % len(TRICKY)]}") for i in range(600)]
+    chunks = promql.owned_matchers(ids, max_bytes)
+    assert len(chunks) > 1
+    assert all(len(quote_plus(c)) <= max_bytes for c in chunks)
+    hits: list[tuple[str, str]] = []
+    for chunk in chunks:
+        ns_re, name_re = _regexes(chunk)
+        hits += [(ns, n) for ns, n in ids if re.fullmatch(ns_re, ns) and re.fullmatch(name_re, n)]
+    assert sorted(hits) == sorted(ids)
+
+
+def test_a_name_over_the_budget_gets_a_chunk_of_its_own() -> None:
+    chunks = promql.owned_matchers([("n", "x" * 500), ("n", "a"), ("n", "b")], max_bytes=100)
+    assert len(chunks) == 2 and "x" * 500 in chunks[1]
+
+
+def test_owned_queries_fit_an_8_kib_url_and_cover_every_scope() -> None:
+    ids = [("shop", f"svc-{i:04d}") for i in range(2000)]
+    queries = list(promql.owned_queries("1m", ids))
+    chunks = promql.owned_matchers(ids)
+    assert len(queries) == 3 * len(Scope) * len(chunks)
+    assert max(len(quote_plus(q.expr)) for q in queries) < 8192 - 200  # the rest of the URL
+    assert {(q.signal, q.scope) for q in queries} == {(q.signal, q.scope) for q in promql.cycle_queries("1m")}
+
+
+def test_inventory_groups_by_service_across_reporters() -> None:
+    expr = promql.inventory(namespaces=["a.b"])
+    assert expr.startswith("group by (destination_service_namespace, destination_service_name)")
+    assert "reporter" not in expr and 'destination_service_namespace=~"a\\\\.b"' in expr
+
+
+def test_recorded_histograms_read_the_rules_with_the_same_matchers() -> None:
+    plain = {(q.signal, q.scope): q.expr for q in promql.cycle_queries("1m", services=["cart"])}
+    recorded = {
+        (q.signal, q.scope): q.expr for q in promql.cycle_queries("1m", services=["cart"], recorded=True)
+    }
+    for scope in Scope:
+        assert recorded[(None, scope)] == f'{promql.recorded_name(scope)}{{destination_service_name=~"cart"}}'
+        assert recorded[(Signal.RATE, scope)] == plain[(Signal.RATE, scope)]
+    (chunk,) = promql.owned_matchers([("shop", "a.b")])
+    owned = [q.expr for q in promql.owned_queries("1m", [("shop", "a.b")], recorded=True) if q.signal is None]
+    assert owned == [f"{promql.recorded_name(scope)}{{{chunk}}}" for scope in Scope]
+
+
+def test_recorded_histograms_need_the_rules_rate_window() -> None:
+    with pytest.raises(ValueError, match="1m"):
+        PrometheusSource("http://127.0.0.1:9", window="2m", recorded=True)
