@@ -8,10 +8,17 @@ commits events, detector state and alert bookkeeping in one transaction.
 
 A failed query leaves ``last_end`` where it was, so the next cycle catches up on
 what was missed instead of skipping it, and nothing is scored from no data.
+
+A shard that takes over the services of a dead shard also takes over their state (detector
+levels, open events, what Alertmanager was told, decide memory) from the dead shard's row,
+and removes it there in the commit of the same cycle: an incident that was open goes on as
+the same event, re-sent with the same ``startsAt`` and closed by its new owner, instead of
+staying open forever in the store while a second event pages again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -37,7 +44,9 @@ from detector.scrape.cardinality import cap_series
 from detector.scrape.source import MetricSource, ScrapeError
 from detector.series import Scope, SeriesKey
 from detector.settings import Settings
-from detector.store.base import CycleRecord, Store
+from detector.shard.filter import OwnedSource
+from detector.shard.ownership import identity
+from detector.store.base import Connection, CycleRecord, Store
 from detector.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -77,13 +86,16 @@ class Pipeline:
         self.source = source
         self.store = store
         self.notifier = notifier
-        self.bank = bank or DetectionBank()
-        self.tracker = tracker or EventTracker()
-        self.dispatcher = dispatcher or AlertDispatcher(
-            resend_s=settings.alert_resend_s, dashboard_url=settings.dashboard_url
+        # "is None", not "or": a fresh bank is empty, and an empty bank is falsy (it has a length)
+        self.bank = bank if bank is not None else DetectionBank()
+        self.tracker = tracker if tracker is not None else EventTracker()
+        self.dispatcher = (
+            dispatcher
+            if dispatcher is not None
+            else AlertDispatcher(resend_s=settings.alert_resend_s, dashboard_url=settings.dashboard_url)
         )
-        self.telemetry = telemetry or Telemetry()
-        self.recent = recent or RecentWindow()
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
+        self.recent = recent if recent is not None else RecentWindow()
         self.actuator = actuator
         self.decide_config = DecideConfig(
             mode=settings.decide_mode,
@@ -108,7 +120,11 @@ class Pipeline:
         self._dropped = 0
         """Series the cap left out last cycle."""
         # shards share one store: each keeps its own detector state row
-        self.state_name = f"{STATE_NAME}/{settings.shard_id}" if settings.shard_id else STATE_NAME
+        self.state_name = state_name(settings.shard_id)
+        self._owned: frozenset[str] = frozenset()
+        """``namespace/service`` this shard owned last cycle (sharded only)."""
+        self._adopted: dict[str, set[str]] = {}
+        """Dead shard → services whose state was taken from its row, to remove there at commit."""
         self._restore()
 
     # the cycle ----------------------------------------------------------------------------------
@@ -129,6 +145,7 @@ class Pipeline:
             self.untrusted_until = started + self.window_s
         if block is None:
             return CycleRecord(started, self.clock() - started, True, 0)
+        self._take_over()
         capped = cap_series(block, self.settings.max_series, tracked=self.bank)
         block = capped.block
         self._report_cap(capped.dropped)
@@ -223,6 +240,52 @@ class Pipeline:
             self.telemetry.actions.labels(result.outcome).inc()
         self.telemetry.recommendations.inc(len(recommendations))
 
+    def _take_over(self) -> None:
+        """Adopt the state of services that came to this shard because their owner died."""
+        if not isinstance(self.source, OwnedSource):
+            return
+        ownership = self.source.ownership
+        owned = frozenset(ownership.owned)
+        gained, self._owned = owned - self._owned, owned
+        membership = ownership.membership
+        # the warm-up cycle rebuilds every detector from history; adopted state would see it twice
+        if not gained or membership is None or not membership.dead or self.last_end is None:
+            return
+        for dead in membership.dead:
+            saved = self.store.state(state_name(dead))
+            found = self._adopt(saved, gained) if saved else 0
+            if found:
+                self._adopted.setdefault(dead, set()).update(gained)
+                log.info("took over %d state entries of dead shard %s", found, dead)
+
+    def _adopt(self, saved: dict[str, Any], services: frozenset[str]) -> int:
+        """Merge the parts of a dead shard's ``saved`` state that belong to ``services``; how many."""
+        part = split_state(saved, services)
+        self.bank.import_state(part["bank"])
+        self.tracker.import_state({**self.tracker.export_state(), **part["tracker"]})
+        mine = self.dispatcher.export_state()
+        self.dispatcher.import_state({k: mine[k] | part[k] for k in ("sent", "resolving")})
+        decide = self.decide_state.to_dict()
+        self.decide_state = DecideState.from_dict({k: decide[k] | part[k] for k in ("routes", "circuit_at")})
+        return sum(map(len, part.values()))
+
+    def _hand_over(self, db: Connection, dead: str, services: set[str]) -> None:
+        """Remove adopted services from a dead shard's row, so that a restart cannot revive them."""
+        name = state_name(dead)
+        row = db.execute("SELECT body FROM component_state WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return
+        saved = json.loads(row["body"])
+        rest = split_state(saved, frozenset(services), keep=False)
+        trimmed = {
+            **saved,
+            "bank": rest["bank"],
+            "tracker": rest["tracker"],
+            "dispatcher": {k: rest[k] for k in ("sent", "resolving")},
+            "decide": {k: rest[k] for k in ("routes", "circuit_at")},
+        }
+        self.store.put_state(db, name, trimmed, self.clock())
+
     def _forget_stale(self, now: float, current: set[SeriesKey]) -> None:
         """Forget series silent for ``series_stale_s`` and, while more series are remembered
         than ``max_series`` (pods churning every cycle), the longest-silent ones not seen
@@ -244,6 +307,8 @@ class Pipeline:
     # persistence ------------------------------------------------------------------------------
     def _commit(self, record: CycleRecord, events: list[AnomalyEvent]) -> None:
         with self.store.transaction() as db:
+            for dead, services in self._adopted.items():
+                self._hand_over(db, dead, services)
             for event in events:
                 self.store.put_event(
                     db, event.key, event.id, event.started_at, event.ended_at, event_record(event)
@@ -261,6 +326,7 @@ class Pipeline:
                 record.started_at,
             )
             self.store.put_cycle(db, record)
+        self._adopted = {}
 
     def _restore(self) -> None:
         saved = self.store.state(self.state_name)
@@ -289,6 +355,56 @@ class Pipeline:
         active = self.tracker.active()
         for severity in ("warning", "critical"):
             t.active_anomalies.labels(severity).set(sum(e.severity == severity for e in active))
+
+
+def state_name(shard_id: str) -> str:
+    """The state row of a shard (shards share one store, each keeps its own row).
+
+    >>> state_name(""), state_name("meshpulse-1")
+    ('pipeline', 'pipeline/meshpulse-1')
+    """
+    return f"{STATE_NAME}/{shard_id}" if shard_id else STATE_NAME
+
+
+def service_of(key_id: str) -> str:
+    """``namespace/service`` of a series id, the unit shards own."""
+    key = SeriesKey.from_id(key_id)
+    return identity(key.namespace, key.service)
+
+
+def event_key(event_id: str) -> str:
+    """The series id of an event id (``{key.id}@{started_at}``)."""
+    return event_id.rsplit("@", 1)[0]
+
+
+def split_state(saved: dict[str, Any], services: frozenset[str], *, keep: bool = True) -> dict[str, Any]:
+    """Of a saved pipeline state, the entries of ``services`` (or, ``keep=False``, all others).
+
+    Flat: ``bank`` and ``tracker`` by series id, ``sent`` and ``resolving`` (the dispatcher's) by
+    event id, ``routes`` and ``circuit_at`` (decide's) by ``namespace/service``.
+
+    >>> from detector.series import Signal
+    >>> cart, ads = (SeriesKey(s, "shop", Signal.RATE).id for s in ("cart", "ads"))
+    >>> saved = {"tracker": {cart: {}, ads: {}}, "dispatcher": {"sent": {f"{ads}@60": {}}}}
+    >>> mine = split_state(saved, frozenset({"shop/cart"}))
+    >>> list(mine["tracker"]), mine["sent"]
+    (['shop/cart/rate'], {})
+    >>> list(split_state(saved, frozenset({"shop/cart"}), keep=False)["sent"])
+    ['shop/ads/rate@60']
+    """
+    dispatcher, decide = saved.get("dispatcher") or {}, saved.get("decide") or {}
+    by_series = {"bank": saved.get("bank"), "tracker": saved.get("tracker")}
+    by_event = {k: dispatcher.get(k) for k in ("sent", "resolving")}
+    by_route = {k: decide.get(k) for k in ("routes", "circuit_at")}
+    owners = {
+        **{name: service_of for name in by_series},
+        **{name: lambda e: service_of(event_key(e)) for name in by_event},
+        **{name: lambda r: r for name in by_route},
+    }
+    return {
+        name: {k: v for k, v in (entries or {}).items() if (owners[name](k) in services) == keep}
+        for name, entries in {**by_series, **by_event, **by_route}.items()
+    }
 
 
 def event_record(event: AnomalyEvent) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -78,7 +78,18 @@ class Settings(BaseSettings):
     shard_id: str = ""
     """This replica's shard id (the pod name in a StatefulSet); empty runs unsharded, owning everything."""
     lease_s: float = Field(30.0, gt=0)
-    """Shard lease length; must exceed the longest cycle. Dead after 2 more lease periods unrenewed."""
+    """Shard lease length; must exceed ``scrape_interval_s`` and the longest cycle. A shard that stops
+    renewing is dead, and its services taken over, within two lease periods (and a cycle)."""
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_cycle(self) -> Settings:
+        # a shard renews once a cycle: a lease shorter than the interval would see live shards die
+        if self.shard_id and self.scrape_interval_s >= self.lease_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g}) must exceed scrape_interval_s ({self.scrape_interval_s:g}):"
+                " a shard renews its lease once a cycle; keep lease_s above the longest cycle too"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -2,14 +2,25 @@
 
 Each shard renews its own row (``shard_id → expires_at``) once a cycle and, in the same
 transaction, reads everyone else's. A shard whose lease has been expired for more than
-``grace_periods`` lease periods is dead; the live set is everyone else, and rendezvous hashing
-over it hands the dead shard's services to the survivors. The grace is what keeps a shard that
-had one slow cycle (or a clock a little off) from being declared dead and having its services
-double-watched while it is in fact still working; the price is that takeover happens
-``lease_s × (1 + grace_periods)`` after the last renewal at worst.
+``grace_periods`` lease periods (one by default) is dead; the live set is everyone else, and
+rendezvous hashing over it hands the dead shard's services to the survivors.
 
-Rules for operators: ``lease_s`` must exceed the longest cycle (a renewal happens at the start
-of each cycle), and shard clocks must agree to well within ``lease_s``.
+Takeover: a shard killed right after renewing is dead ``lease_s × (1 + grace_periods)`` =
+two lease periods later, and each survivor sees it at its next renewal, at most one cycle
+after that. So its services are watched again within two lease periods and a cycle.
+
+Why one period of grace is still safe: a live shard renews at the start of every cycle, and the
+scheduler starts a cycle every ``scrape_interval_s`` (a cycle that overruns delays the next one to
+the following tick). So two renewals are at most the longest cycle plus one interval apart. The
+settings refuse ``scrape_interval_s >= lease_s`` for a shard, and the longest cycle must stay
+under ``lease_s`` too (below), so that gap is under two lease periods: a working shard is never
+declared dead and its services are never watched twice. What the grace buys is that one slow
+cycle (a slow Prometheus, a busy store, a GC pause) or a clock a little off does not hand
+services over while their owner is still working; without it, the first renewal later than one
+lease period would.
+
+Rules for operators: ``lease_s`` must exceed the longest cycle (query timeouts included), and
+shard clocks must agree to well within ``lease_s``.
 
 Implemented on the store's ``transaction()`` (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory
 transaction lock), so renew-and-read is atomic for every process sharing the store. The
@@ -26,6 +37,8 @@ from typing import Any, Protocol
 
 from detector.shard.ownership import owner
 
+GRACE_PERIODS = 1.0
+"""Lease periods a lease may stay expired before its shard is dead: takeover within two periods."""
 FORGET_AFTER_S = 86_400.0
 """Rows of shards dead this long are deleted, so renamed replicas do not pile up forever."""
 
@@ -59,8 +72,8 @@ def live_and_dead(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Split ``(shard_id, expires_at)`` rows; dead means expired for more than the grace.
 
-    >>> live_and_dead([("a", 100.0), ("b", 50.0)], now=110.0, lease_s=10.0, grace_periods=2)
-    (('a',), ('b',))
+    >>> live_and_dead([("a", 115.0), ("b", 101.0), ("c", 99.0)], now=110.0, lease_s=10.0, grace_periods=1)
+    (('a', 'b'), ('c',))
     """
     cutoff = now - grace_periods * lease_s
     live = tuple(sorted(s for s, expires in rows if expires >= cutoff))
@@ -77,13 +90,15 @@ class Leases:
         shard_id: str,
         lease_s: float,
         *,
-        grace_periods: float = 2.0,
+        grace_periods: float = GRACE_PERIODS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not shard_id:
             raise ValueError("a shard needs a non-empty shard_id (the pod name in a StatefulSet)")
         if lease_s <= 0:
             raise ValueError(f"lease_s must be > 0, got {lease_s!r}")
+        if grace_periods < 0:
+            raise ValueError(f"grace_periods must be >= 0, got {grace_periods!r}")
         self.store, self.shard_id, self.lease_s = store, shard_id, lease_s
         self.grace_periods, self.clock = grace_periods, clock
 

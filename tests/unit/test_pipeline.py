@@ -150,3 +150,68 @@ def test_series_cap_is_logged_when_it_starts_and_stops_and_metered_every_cycle(t
         run(p, clock, 2)
     assert [r.levelname for r in caplog.records if "series cap" in r.message] == ["INFO"]
     assert p.telemetry.series_dropped._value.get() == 0
+
+
+def test_a_dead_shards_open_event_goes_on_at_its_new_owner_and_closes_there(tmp_path, connect):
+    """Takeover adopts the victim's state: same event, same ``startsAt``, closed once, never paged twice.
+
+    On both store dialects, each shard on its own connection, as replicas are."""
+    from detector.shard.filter import OwnedSource
+    from detector.shard.leases import Leases
+
+    mesh, clock = FakeMesh(), Clock(T0)
+    notifiers = {s: RecordingNotifier() for s in "ab"}
+
+    def shard(shard_id: str) -> Pipeline:
+        settings = Settings(
+            scrape_interval_s=STEP,
+            lookback_s=3600,
+            state_path=tmp_path / "s.sqlite",
+            shard_id=shard_id,
+            lease_s=30,
+        )
+        store = connect()
+        source = OwnedSource(mesh, Leases(store, shard_id, settings.lease_s, clock=clock))
+        return Pipeline(settings, source=source, store=store, notifier=notifiers[shard_id], clock=clock)
+
+    a, b = shard("a"), shard("b")  # rendezvous over {a, b}: b owns cart and web, a owns pay
+
+    def cycle(*shards: Pipeline) -> None:
+        clock.t += STEP
+        for p in shards:
+            p.run_cycle()
+
+    for _ in range(3):
+        cycle(a, b)
+    mesh.faults["cart"] = (clock.t, clock.t + 12 * STEP, Signal.ERROR_RATIO, 0.3)
+    for _ in range(3):
+        cycle(a, b)
+    (event,) = b.tracker.active()
+    paged = [x for x in notifiers["b"].sent if x.labels["service"] == "cart"]
+    assert paged and not notifiers["a"].sent
+    for _ in range(4):  # b is gone (SIGKILL): dead two lease periods (60 s) after its last renewal
+        cycle(a)
+    assert not a.tracker.active() and "b" in a.source.ownership.membership.live
+    cycle(a)  # 75 s: a sees b dead and takes cart over, open event and all
+    assert [e.id for e in a.tracker.active()] == [event.id]
+    for _ in range(15):
+        cycle(a)
+    sent = [x for x in notifiers["a"].sent if x.labels["service"] == "cart"]
+    assert {x.starts_at for x in paged + sent} == {event.started_at}, "a second incident was paged"
+    assert sent[-1].resolved and not any(x.resolved for x in sent[:-1])
+    stored = a.store.events(service="cart")
+    assert [(e["id"], e["ended_at"] is not None) for e in stored] == [(event.id, True)]
+    left = a.store.state("pipeline/b")  # a restarted b could not revive what a took over
+    assert not [k for k in left["tracker"] if "cart" in k] and not left["dispatcher"]["sent"]
+    assert a.decide_state.circuit_at.keys() >= b.decide_state.circuit_at.keys()
+
+
+def test_a_detection_model_is_used_even_though_its_fresh_bank_is_empty(tmp_path):
+    """``detector_model`` builds an empty bank; empty must not read as "none given"."""
+    from detector.api.app import build_pipeline
+
+    model = tmp_path / "model.yaml"
+    model.write_text("detector:\n  grace: 7\nevents:\n  open_after: 4\n")
+    settings = Settings(state_path=tmp_path / "s.sqlite", detector_model=model)
+    p = build_pipeline(settings, source=FakeMesh(), notifier=RecordingNotifier())
+    assert p.bank.detector.grace == 7 and p.tracker.open_after == 4

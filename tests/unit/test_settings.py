@@ -26,3 +26,11 @@ def test_non_mapping_file_is_a_clear_error(tmp_path):
     cfg.write_text("- a\n- b\n")
     with pytest.raises(ValueError, match="mapping"):
         load_settings(cfg)
+
+
+def test_a_shard_lease_must_outlast_a_cycle():
+    """A shard renews once a cycle, so a lease no longer than the interval would expire while it works."""
+    with pytest.raises(ValidationError, match=r"lease_s \(30\) must exceed scrape_interval_s \(30\)"):
+        load_settings(shard_id="meshpulse-0", scrape_interval_s=30, lease_s=30)
+    assert load_settings(shard_id="meshpulse-0", scrape_interval_s=15, lease_s=30).lease_s == 30
+    assert load_settings(scrape_interval_s=60, lease_s=30).lease_s == 30  # unsharded: no lease to keep
