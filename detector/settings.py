@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     """Only these destination services; empty means all."""
     rate_window: str = "1m"
     """The ``rate()`` window. Must cover at least 2 Prometheus scrapes of the mesh."""
+    recorded_histograms: bool = False
+    """Read the latency histograms from the recording rules in ``deploy/prometheus/meshpulse-rules.yml``
+    (about a fifth of the samples per cycle) instead of summing raw buckets; needs ``rate_window: 1m``."""
     state_path: Path = Path("var/meshpulse.sqlite")
     """The SQLite state file, when ``state_url`` is not set (shorthand for ``sqlite:///<state_path>``)."""
     state_url: SecretStr | None = None
@@ -80,6 +83,15 @@ class Settings(BaseSettings):
     lease_s: float = Field(30.0, gt=0)
     """Shard lease length; must exceed ``scrape_interval_s`` and the longest cycle. A shard that stops
     renewing is dead, and its services taken over, within two lease periods (and a cycle)."""
+
+    @model_validator(mode="after")
+    def _recorded_window_matches(self) -> Settings:
+        # the rules record one rate window; reading them under another name would mislabel it
+        if self.recorded_histograms and self.rate_window != "1m":
+            raise ValueError(
+                f"recorded_histograms needs rate_window 1m (the rules' window), not {self.rate_window}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_cycle(self) -> Settings:

@@ -57,6 +57,7 @@ def build_pipeline(
         namespaces=settings.namespaces,
         services=settings.services,
         timeout_s=settings.query_timeout_s,
+        recorded=settings.recorded_histograms,
     )
     if notifier is None:
         notifier = (

@@ -34,3 +34,9 @@ def test_a_shard_lease_must_outlast_a_cycle():
         load_settings(shard_id="meshpulse-0", scrape_interval_s=30, lease_s=30)
     assert load_settings(shard_id="meshpulse-0", scrape_interval_s=15, lease_s=30).lease_s == 30
     assert load_settings(scrape_interval_s=60, lease_s=30).lease_s == 30  # unsharded: no lease to keep
+
+
+def test_recorded_histograms_need_the_rules_rate_window():
+    with pytest.raises(ValidationError, match="recorded_histograms needs rate_window 1m"):
+        load_settings(recorded_histograms=True, rate_window="30s")
+    assert load_settings(recorded_histograms=True).recorded_histograms
