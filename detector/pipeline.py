@@ -34,7 +34,7 @@ from detector.decide.build import build_snapshot
 from detector.decide.engine import decide
 from detector.decide.records import DecideConfig, TrafficConfig
 from detector.decide.state import DecideState
-from detector.detect.bank import DetectionBank, ScoredBlock
+from detector.detect.bank import DetectionBank, ScoredBlock, observed_values
 from detector.detect.events import AnomalyEvent, EventTracker
 from detector.detect.settle import GapSettler
 from detector.detect.volume_gate import gate_by_volume, window_seconds
@@ -156,7 +156,7 @@ class Pipeline:
         self.recent.add(  # what was observed, even where it was not trusted enough to score
             scored.keys,
             scored.timestamps,
-            values=block.values,
+            values=observed_values(block, scored),
             expected=scored.expected,
             lower=scored.lower,
             upper=scored.upper,

@@ -22,6 +22,8 @@ class Signal(StrEnum):
     P50 = "p50"
     P90 = "p90"
     P99 = "p99"
+    LATENCY_SHAPE = "latency_shape"
+    """The whole latency histogram against its baseline (:mod:`detector.detect.latency_shape`)."""
 
 
 class Scope(StrEnum):
@@ -90,17 +92,37 @@ class SeriesKey:
         return cls(service, namespace, signal, scope, **{name: value})
 
 
+@dataclass(frozen=True)
+class Histogram:
+    """One series' latency histogram on a block's grid, as Prometheus gives it.
+
+    ``rates[b, j]`` is the cumulative request rate (req/s) of bucket ``le = bounds[b]`` at
+    step ``j``; ``bounds`` ascend and end with +Inf; ``step_s`` turns rates into per-step
+    request counts. NaN is no data.
+    """
+
+    bounds: np.ndarray
+    rates: np.ndarray = field(repr=False)
+    step_s: float
+
+
 @dataclass
 class SeriesBlock:
     """Values of many series on one shared, regular time grid.
 
     ``values[i, j]`` is series ``keys[i]`` at ``timestamps[j]`` (Unix seconds);
     NaN means "no data" for that point, never zero.
+
+    ``histograms`` holds the latency histogram of each :attr:`Signal.LATENCY_SHAPE` row,
+    whose own values are the histogram's request rate. That row is what the gap, outage
+    and cap masking act on: where it is no data, so is its histogram. Blocks derived
+    from this one share the mapping (extra entries are harmless).
     """
 
     keys: list[SeriesKey]
     timestamps: np.ndarray
     values: np.ndarray = field(repr=False)
+    histograms: dict[SeriesKey, Histogram] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.timestamps = np.asarray(self.timestamps, dtype=np.float64)
@@ -123,5 +145,15 @@ class SeriesBlock:
         if len(self.timestamps) == 0 or self.timestamps[0] > t:
             return self
         return SeriesBlock(
-            self.keys, self.timestamps, np.where(self.timestamps[None, :] <= t, np.nan, self.values)
+            self.keys,
+            self.timestamps,
+            np.where(self.timestamps[None, :] <= t, np.nan, self.values),
+            self.histograms,
+        )
+
+    def rows(self, rows: list[int] | np.ndarray) -> SeriesBlock:
+        """The sub-block of ``rows`` (in that order), grid and histograms unchanged."""
+        index = np.asarray(rows, dtype=np.intp)
+        return SeriesBlock(
+            [self.keys[i] for i in index], self.timestamps, self.values[index], self.histograms
         )

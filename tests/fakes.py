@@ -42,7 +42,9 @@ class FakeMesh:
         if self.down:
             raise ScrapeError("Prometheus at fake is unreachable")
         ts = grid(start, end, step)
-        keys = [SeriesKey(s, "default", sig) for s in self.services for sig in Signal]
+        # one value a point per signal; the latency shape needs histograms, which this fake has none of
+        signals = [sig for sig in Signal if sig is not Signal.LATENCY_SHAPE]
+        keys = [SeriesKey(s, "default", sig) for s in self.services for sig in signals]
         return SeriesBlock(
             keys, ts, np.vstack([self.value(k, ts) for k in keys]) if len(ts) else np.empty((len(keys), 0))
         )

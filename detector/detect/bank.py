@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from detector.detect.latency_shape import ShapeBank
 from detector.detect.robust_ewma import EWMAState, ParamArrays, RobustEWMA, SeriesParams
+from detector.detect.scored import ScoredBlock
 from detector.series import Scope, SeriesBlock, SeriesKey, Signal
+
+__all__ = ["DetectionBank", "ScoredBlock", "default_params", "observed_values"]
 
 # Why these floors (sigma floors; the score reaches 0.5 at `threshold` (3.5) of them):
 # * rate: traffic is bursty and diurnal; a change under ~35 % is not worth a look,
@@ -53,6 +57,8 @@ def default_params(key: SeriesKey, floors: Mapping[Signal, SeriesParams] | None 
     >>> default_params(SeriesKey("a", "ns", Signal.ERROR_RATIO)).direction
     1
     """
+    if key.signal is Signal.LATENCY_SHAPE:
+        raise ValueError("latency_shape is scored by the distribution-shift detector and has no floors")
     params = (floors or _DEFAULTS).get(key.signal) or _DEFAULTS[key.signal]
     if key.scope is Scope.POD and key.signal is Signal.RATE:
         # One pod's share falls whenever the workload scales out or a rollout drains it;
@@ -61,54 +67,56 @@ def default_params(key: SeriesKey, floors: Mapping[Signal, SeriesParams] | None 
     return params
 
 
-@dataclass
-class ScoredBlock:
-    """A :class:`SeriesBlock` with the detector's verdict; arrays are (N, T) float64.
-
-    ``score`` is NaN where there was no data; ``expected``/``lower``/``upper`` are the
-    baseline and the band where the score crosses 0.5 (NaN before a series' first point).
-    """
-
-    keys: list[SeriesKey]
-    timestamps: np.ndarray
-    values: np.ndarray = field(repr=False)
-    score: np.ndarray = field(repr=False)
-    expected: np.ndarray = field(repr=False)
-    lower: np.ndarray = field(repr=False)
-    upper: np.ndarray = field(repr=False)
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-
 class DetectionBank:
-    """Per-series detector state, keyed by :class:`SeriesKey`."""
+    """Per-series detector state, keyed by :class:`SeriesKey`.
+
+    Latency-shape series (whole histograms, not one value a point) are handed to ``shapes``;
+    the bank scores, forgets, exports and imports them with the rest.
+    """
 
     def __init__(
         self,
         detector: RobustEWMA | None = None,
         params_for: Callable[[SeriesKey], SeriesParams] = default_params,
+        shapes: ShapeBank | None = None,
     ):
         self.detector = detector if detector is not None else RobustEWMA()
         self.params_for = params_for
+        self.shapes = shapes if shapes is not None else ShapeBank()
         self._rows: dict[SeriesKey, int] = {}
         self._state = self.detector.new_state(0)
         self._params = ParamArrays.from_params([])
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._rows) + len(self.shapes)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows
+        return key in self._rows or key in self.shapes
 
     @property
     def keys(self) -> list[SeriesKey]:
-        return list(self._rows)
+        return list(self._rows) + self.shapes.keys
 
     def score(self, block: SeriesBlock) -> ScoredBlock:
-        """Score every series of ``block`` in one kernel call, advancing their state."""
+        """Score every series of ``block``, advancing their state: the one-value series in one
+        kernel call, the latency-shape series in :attr:`shapes`; rows stay in ``block``'s order."""
         if len(set(block.keys)) != len(block.keys):
             raise ValueError("block has duplicate series keys; each series must appear once")
+        shape = np.array([k.signal is Signal.LATENCY_SHAPE for k in block.keys], dtype=bool)
+        if not shape.any():
+            return self._score_levels(block)
+        parts = [
+            self._score_levels(block.rows(np.flatnonzero(~shape))),
+            self.shapes.score(block.rows(np.flatnonzero(shape))),
+        ]
+        order = np.argsort(np.r_[np.flatnonzero(~shape), np.flatnonzero(shape)], kind="stable")
+        arrays = {
+            name: np.vstack([getattr(p, name) for p in parts])[order]
+            for name in ("values", "score", "expected", "lower", "upper")
+        }
+        return ScoredBlock(list(block.keys), block.timestamps.copy(), **arrays)
+
+    def _score_levels(self, block: SeriesBlock) -> ScoredBlock:
         self._add([k for k in block.keys if k not in self._rows])
         rows = np.fromiter((self._rows[k] for k in block.keys), dtype=np.intp, count=len(block.keys))
         state = EWMAState(self._state.level[rows], self._state.scale[rows], self._state.count[rows])
@@ -133,6 +141,8 @@ class DetectionBank:
 
     def forget(self, keys: Iterable[SeriesKey]) -> None:
         """Drop the state of ``keys`` (unknown keys are ignored)."""
+        keys = list(keys)
+        self.shapes.forget(keys)
         drop = {self._rows[k] for k in keys if k in self._rows}
         if not drop:
             return
@@ -144,13 +154,14 @@ class DetectionBank:
         survivors = [k for k, r in sorted(self._rows.items(), key=lambda kv: kv[1]) if r not in drop]
         self._rows = {k: i for i, k in enumerate(survivors)}
 
-    def export_state(self) -> dict[str, dict[str, float]]:
-        """JSON-able state: ``{key.id: {"level", "scale", "count"}}``.
+    def export_state(self) -> dict[str, dict[str, Any]]:
+        """JSON-able state: ``{key.id: {"level", "scale", "count"}}``, and the latency-shape
+        series' (:meth:`ShapeBank.export_state`) by their own ids.
 
         Series that have never seen a finite point are left out: they have nothing
         to resume, and leaving them out keeps NaN out of the JSON.
         """
-        out: dict[str, dict[str, float]] = {}
+        out: dict[str, dict[str, Any]] = self.shapes.export_state()
         for key, row in self._rows.items():
             if self._state.count[row] > 0:
                 out[key.id] = {
@@ -160,13 +171,18 @@ class DetectionBank:
                 }
         return out
 
-    def import_state(self, state: Mapping[str, Mapping[str, float]]) -> None:
+    def import_state(self, state: Mapping[str, Mapping[str, Any]]) -> None:
         """Restore what :meth:`export_state` produced; known keys are overwritten.
 
         Parameters come from ``params_for``, not the export, so a changed default
         applies on restart.
         """
-        parsed = {SeriesKey.from_id(key_id): _parse_row(key_id, row) for key_id, row in state.items()}
+        keys = {key_id: SeriesKey.from_id(key_id) for key_id in state}
+        shape = {k: v for k, v in state.items() if keys[k].signal is Signal.LATENCY_SHAPE}
+        self.shapes.import_state(shape)
+        parsed = {
+            keys[key_id]: _parse_row(key_id, row) for key_id, row in state.items() if key_id not in shape
+        }
         self._add([k for k in parsed if k not in self._rows])
         for key, (level, scale, count) in parsed.items():
             row = self._rows[key]
@@ -197,3 +213,13 @@ def _parse_row(key_id: str, row: Mapping[str, float]) -> tuple[float, float, int
     if count < 1 or not (np.isfinite(level) and np.isfinite(scale)) or scale < 0:
         raise ValueError(f"detector state for {key_id!r} is out of range: {row!r}")
     return level, scale, count
+
+
+def observed_values(block: SeriesBlock, scored: ScoredBlock) -> np.ndarray:
+    """What was observed, for the recent window: ``block``'s values (untrusted points too),
+    except latency-shape rows, whose block values are only the request rate carrying their
+    mask: they show the share of slow requests (also where it was not trusted to score)."""
+    shape = np.array([k.signal is Signal.LATENCY_SHAPE for k in block.keys], dtype=bool)
+    if not shape.any():
+        return block.values
+    return np.where(shape[:, None], scored.values, block.values)

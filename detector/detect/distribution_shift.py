@@ -38,9 +38,9 @@ non-finite count is no data (NaN, state untouched); fewer than ``min_requests``
 requests is *inconclusive*: NaN score, state untouched, as in
 :mod:`detector.detect.volume_gate`.
 
-Not yet wired into the pipeline: the scrape keeps the buckets only long enough to
-compute quantiles, and feeding them here needs a per-scope histogram block, state in
-the store and events for it. The entry point is :meth:`DistributionShift.score`
+In the service this is the ``latency_shape`` signal: the scrape keeps each scope's
+histogram on its block, and :class:`detector.detect.latency_shape.ShapeBank` holds this
+detector's state per series. Offline, the entry point is :meth:`DistributionShift.score`
 on the batches of :func:`batch_from_scrape` (what ``collect_buckets`` gathers).
 
 >>> import numpy as np

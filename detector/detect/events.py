@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from detector.detect.bank import ScoredBlock
+from detector.detect.scored import ScoredBlock
 from detector.series import SeriesKey, Signal
 
 Severity = Literal["warning", "critical"]
@@ -63,6 +63,14 @@ class AnomalyEvent:
 
     @property
     def explanation(self) -> str:
+        """What was seen, what was expected, since when.
+
+        >>> key = SeriesKey("cartservice", "default", Signal.LATENCY_SHAPE)
+        >>> AnomalyEvent("x", key, 1795660260.0, 1795660260.0, "critical", 0.97,
+        ...              0.34, 0.1, 0.046, 0.165).explanation  # doctest: +NORMALIZE_WHITESPACE
+        "latency shape of cartservice is off: 34% of requests slower than the baseline's p90 bucket
+        boundary, expected 10% (band 4.6–16.5%), since 2026-11-26T02:31:00Z"
+        """
         name, mult, unit = _DESCRIBE[self.key.signal]
         verb, tail = (
             ("is", f"since {_iso(self.started_at)}")
@@ -71,6 +79,12 @@ class AnomalyEvent:
         )
         # Every golden signal is non-negative, so a band below 0 is shown from 0.
         lo, hi = _num(max(self.lower, 0.0) * mult), _num(self.upper * mult)
+        if self.key.signal is Signal.LATENCY_SHAPE:
+            observed, expected = _num(self.observed * mult), _num(self.expected * mult)
+            return (
+                f"{name} of {self.key.subject} {verb} off: {observed}{unit} of requests slower than the "
+                f"baseline's p90 bucket boundary, expected {expected}{unit} (band {lo}–{hi}{unit}), {tail}"
+            )
         return (
             f"{name} of {self.key.subject} {verb} {_num(self.observed * mult)}{unit}, "
             f"expected {_num(self.expected * mult)}{unit} (band {lo}–{hi}{unit}), {tail}"
@@ -274,4 +288,5 @@ _DESCRIBE: dict[Signal, tuple[str, float, str]] = {
     Signal.P50: ("p50 latency", 1.0, " ms"),
     Signal.P90: ("p90 latency", 1.0, " ms"),
     Signal.P99: ("p99 latency", 1.0, " ms"),
+    Signal.LATENCY_SHAPE: ("latency shape", 100.0, "%"),
 }

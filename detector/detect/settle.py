@@ -51,7 +51,7 @@ class GapSettler:
         unsettled = (ts[None, :] - latest_gap < self.window_s) | (next_gap - ts[None, :] < self.window_s)
         for key, gap in zip(block.keys, latest_gap[:, -1], strict=True):
             self._last_gap[key] = float(gap)
-        return SeriesBlock(block.keys, ts, np.where(unsettled, np.nan, block.values))
+        return SeriesBlock(block.keys, ts, np.where(unsettled, np.nan, block.values), block.histograms)
 
     def forget(self, keys: list[SeriesKey]) -> None:
         for key in keys:

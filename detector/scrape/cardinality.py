@@ -64,7 +64,7 @@ def cap_series(
         return Capped(block, 0)
     order = _ranked_rows(block, list(priority), tracked)
     keep = np.sort(np.asarray(order[:max_series], dtype=np.int64))
-    kept = SeriesBlock([block.keys[i] for i in keep], block.timestamps, block.values[keep])
+    kept = block.rows(keep)
     return Capped(kept, len(block) - len(keep))
 
 

@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 
 from detector.scrape import promql
 from detector.scrape.histogram import parse_le, quantiles
-from detector.series import Scope, SeriesBlock, SeriesKey, Signal
+from detector.series import Histogram, Scope, SeriesBlock, SeriesKey, Signal
 
 if TYPE_CHECKING:
     import requests
@@ -139,6 +139,24 @@ def add_quantiles(hist: Buckets, rows: dict[SeriesKey, np.ndarray]) -> None:
             rows[dataclasses.replace(key, signal=signal)] = row
 
 
+def add_histograms(
+    hist: Buckets, rows: dict[SeriesKey, np.ndarray], step: float
+) -> dict[SeriesKey, Histogram]:
+    """The gathered buckets as latency-shape series: each row is the histogram's request rate
+    (NaN where any bucket is missing, so masking the row masks the histogram), and the
+    histogram itself is returned by the same key. Layouts PromQL could not use are left out."""
+    out: dict[SeriesKey, Histogram] = {}
+    for key, buckets in hist.items():
+        bounds = np.array(sorted(buckets))
+        if len(bounds) < 2 or not math.isinf(bounds[-1]):
+            continue
+        rates = np.vstack([buckets[b] for b in bounds])
+        shape = dataclasses.replace(key, signal=Signal.LATENCY_SHAPE)
+        rows[shape] = np.where(np.isnan(rates).any(axis=0), np.nan, rates[-1])
+        out[shape] = Histogram(bounds, rates, step)
+    return out
+
+
 def _number(v: object) -> float:
     """A sample value; non-finite values are no data, unparsable ones a broken backend."""
     try:
@@ -151,7 +169,7 @@ def _number(v: object) -> float:
 def only_services(block: SeriesBlock, identities: set[Identity]) -> SeriesBlock:
     """The rows of ``block`` whose ``(namespace, service)`` is in ``identities``, grid unchanged."""
     rows = [i for i, k in enumerate(block.keys) if (k.namespace, k.service) in identities]
-    return SeriesBlock([block.keys[i] for i in rows], block.timestamps, block.values[rows])
+    return block.rows(rows)
 
 
 class PrometheusSource:
@@ -235,9 +253,10 @@ class PrometheusSource:
                 except (TypeError, ValueError, AttributeError) as exc:
                     raise ScrapeError(f"Prometheus at {self.url} returned a malformed matrix: {exc}") from exc
         add_quantiles(hist, rows)
+        histograms = add_histograms(hist, rows, step)
         keys = sorted(rows)
         values = np.vstack([rows[k] for k in keys]) if keys else np.empty((0, len(ts)))
-        return SeriesBlock(keys, ts, values)
+        return SeriesBlock(keys, ts, values, histograms)
 
     def _range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         try:

@@ -74,4 +74,4 @@ class OwnedSource:
 def keep_services(block: SeriesBlock, identities: set[str]) -> SeriesBlock:
     """The rows of ``block`` whose ``namespace/service`` is in ``identities``, grid unchanged."""
     rows = [i for i, k in enumerate(block.keys) if identity(k.namespace, k.service) in identities]
-    return SeriesBlock([block.keys[i] for i in rows], block.timestamps, block.values[rows])
+    return block.rows(rows)

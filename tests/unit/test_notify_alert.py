@@ -92,7 +92,7 @@ def test_runbook_url_points_at_the_signals_section_of_the_runbook() -> None:
     url = alert_for_event(FakeEvent(POD_KEY)).annotations["runbook_url"]
     assert url == "docs/runbooks/mesh-anomaly.md#p99"
     runbook = (Path(__file__).resolve().parents[2] / url.split("#")[0]).read_text()
-    for anchor in ("rate", "error-ratio", "p50", "p90", "p99"):
+    for anchor in (signal.value.replace("_", "-") for signal in Signal):
         assert f'<a id="{anchor}"></a>' in runbook
 
 

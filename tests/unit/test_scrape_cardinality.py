@@ -25,7 +25,7 @@ def entity(service: str, scope: Scope = Scope.SERVICE, **detail: str) -> list[Se
 
 def test_under_the_cap_is_untouched() -> None:
     b = block(entity("a"))
-    out = cap_series(b, 5)
+    out = cap_series(b, len(Signal))
     assert out.block is b and out.dropped == 0
 
 
@@ -51,18 +51,19 @@ def test_custom_priority_and_unlisted_scopes_go_last() -> None:
 def test_busiest_pods_first_and_entities_kept_whole() -> None:
     keys = [k for i in range(4) for k in entity("cart", Scope.POD, pod=f"cart-{i}")]
     rates = {k: float(10 * int(k.pod[-1])) for k in keys}  # every signal carries its pod's rate
-    out = cap_series(block(keys, rates), 10)
+    out = cap_series(block(keys, rates), 2 * len(Signal))
     assert {k.pod for k in out.block.keys} == {"cart-3", "cart-2"}
-    assert out.dropped == 10
+    assert out.dropped == 2 * len(Signal)
 
 
 def test_rows_keep_their_values_and_order() -> None:
     keys = entity("a") + entity("b", Scope.POD, pod="b-1")
     b = block(keys)
     b.values[:] = np.arange(len(keys))[:, None]
-    out = cap_series(b, 6)
-    assert out.block.keys == keys[:6]
-    np.testing.assert_array_equal(out.block.values[:, 0], np.arange(6))
+    n = len(Signal) + 1
+    out = cap_series(b, n)
+    assert out.block.keys == keys[:n]
+    np.testing.assert_array_equal(out.block.values[:, 0], np.arange(n))
     np.testing.assert_array_equal(out.block.timestamps, TS)
 
 

@@ -6,6 +6,11 @@ export const SIGNALS = {
   p50: { label: "p50 latency", short: "p50", fmt: (v) => fmtMs(v) },
   p90: { label: "p90 latency", short: "p90", fmt: (v) => fmtMs(v) },
   p99: { label: "p99 latency", short: "p99", fmt: (v) => fmtMs(v) },
+  // the whole histogram against its baseline, shown as the share of requests slower than the
+  // baseline's p90 bucket boundary (expected: the baseline's own share there)
+  latency_shape: {
+    label: "Latency shape · share slower than the usual p90", short: "shape", fmt: (v) => fmtRatio(v),
+  },
 };
 
 export const HEALTH_ORDER = { failing: 0, degraded: 1, no_data: 2, healthy: 3, external: 4 };

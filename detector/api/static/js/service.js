@@ -1,4 +1,4 @@
-// One service: rate, 5xx ratio, p50 and p99 with their expected band, anomaly spans shaded,
+// One service: rate, 5xx ratio, p50, p99 and the latency shape with their expected band, anomaly spans shaded,
 // then every event on the service (any scope) with the detector's own explanation, then its
 // recommendations (approve/reject when pending).
 
@@ -7,7 +7,7 @@ import { timeChart } from "./chart.js";
 import { recommendationsSection } from "./recommendations.js";
 import { SIGNALS, badge, esc, fmtAgo, fmtClock, fmtDuration, lastFinite, subject } from "./format.js";
 
-const CHART_SIGNALS = ["rate", "error_ratio", "p50", "p99"];
+const CHART_SIGNALS = ["rate", "error_ratio", "p50", "p99", "latency_shape"];
 
 function panel(sig) {
   return `
