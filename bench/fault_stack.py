@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import sys
@@ -38,9 +37,8 @@ from detector.devstack import (
 )
 from detector.devstack.chaos_proxy import ChaosProxy
 from detector.devstack.polling import wait_until
-from detector.devstack.prometheus import prometheus_config
+from detector.devstack.warm import start_warm_prometheus
 from detector.simulate.faults import FaultSchedule
-from detector.simulate.history import backfill, write_history
 from detector.simulate.topology import Topology
 from detector.simulate.traffic import Mesh
 
@@ -97,30 +95,15 @@ class Stack:
         instead of letting it scrape ``warm_up_s`` of live traffic first."""
         began = time.time() - (warm_up_s if backfilled else 0.0)
         mesh = Mesh(self.topology, seed=3, start=began, faults=FaultSchedule())
-        tsdb = None
-        if backfilled:
-            tsdb = self.work / "tsdb"
-            files = write_history(self.topology, began, time.time(), 1.0, self.work / "history", mesh=mesh)
-            backfill(files, tsdb)
-            shutil.rmtree(self.work / "history")
         self.sim = sim = FanOutSimulator(mesh)
         sim.start()
-        target = [f"127.0.0.1:{sim.port}"]
-        self.prometheus = start_prometheus(
-            self.work / "prom", [] if backfilled else target, "1s", tsdb_dir=tsdb
-        )
+        target = f"127.0.0.1:{sim.port}"
         if backfilled:
-            # The history has no job/instance labels; drop them from live samples too, so the
-            # live series continue the backfilled ones instead of starting afresh (their first
-            # rate() window would read low and look like a traffic drop on every service).
-            config = prometheus_config(target, "1s")
-            drop = {"action": "labeldrop", "regex": "job|instance"}
-            config["scrape_configs"][0]["metric_relabel_configs"] = [drop]
-            self.prometheus.write_config(config)
-            self.prometheus.reload()
-            # Prometheus scraped nothing while the history was loaded: a hole of a few seconds
-            # that the rate() windows after it straddle. Let it age into MeshPulse's warm-up.
-            time.sleep(LIVE_LEAD_S)
+            self.prometheus = start_warm_prometheus(
+                self.work, mesh, target, live_lead_s=LIVE_LEAD_S, rate_window_s=10.0
+            )
+        else:
+            self.prometheus = start_prometheus(self.work / "prom", [target], "1s")
         self.proxy = ChaosProxy(self.prometheus.url, timeout_s=10.0)
         self.sink = WebhookSink()
         self.hook = HookReceiver()

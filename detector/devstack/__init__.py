@@ -11,6 +11,7 @@ from detector.devstack.postgres import RunningPostgres, start_postgres
 from detector.devstack.processes import ManagedProcess, ProcessError
 from detector.devstack.prometheus import RunningPrometheus, start_prometheus
 from detector.devstack.victoriametrics import RunningVictoriaMetrics, start_victoriametrics
+from detector.devstack.warm import WarmEngines, start_warm_engines, start_warm_prometheus
 from detector.devstack.webhook_sink import WebhookSink
 
 __all__ = [
@@ -20,10 +21,13 @@ __all__ = [
     "RunningPostgres",
     "RunningPrometheus",
     "RunningVictoriaMetrics",
+    "WarmEngines",
     "WebhookSink",
     "free_port",
     "start_alertmanager",
     "start_postgres",
     "start_prometheus",
     "start_victoriametrics",
+    "start_warm_engines",
+    "start_warm_prometheus",
 ]

@@ -27,11 +27,14 @@ def prometheus_config(
     scrape_interval: str = "5s",
     rule_files: Sequence[str | Path] = (),
     alertmanager_url: str | None = None,
+    drop_labels: Sequence[str] = (),
 ) -> dict:
-    """The ``prometheus.yml`` content as a dict.
+    """The ``prometheus.yml`` content as a dict; ``drop_labels`` are removed from every scraped sample.
 
     >>> prometheus_config(["127.0.0.1:8000"])["scrape_configs"][0]["static_configs"]
     [{'targets': ['127.0.0.1:8000']}]
+    >>> prometheus_config([], drop_labels=["job", "instance"])["scrape_configs"][0]["metric_relabel_configs"]
+    [{'action': 'labeldrop', 'regex': 'job|instance'}]
     """
     config: dict = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
@@ -44,6 +47,9 @@ def prometheus_config(
             }
         ],
     }
+    if drop_labels:
+        drop = {"action": "labeldrop", "regex": "|".join(drop_labels)}
+        config["scrape_configs"][0]["metric_relabel_configs"] = [drop]
     if rule_files:
         config["rule_files"] = [str(Path(p).resolve()) for p in rule_files]
     if alertmanager_url:
@@ -90,6 +96,7 @@ def start_prometheus(
     port: int | None = None,
     rule_files: Sequence[str | Path] = (),
     alertmanager_url: str | None = None,
+    drop_labels: Sequence[str] = (),
     extra_args: Sequence[str] = (),
     ready_timeout_s: float = 30.0,
 ) -> RunningPrometheus:
@@ -104,7 +111,10 @@ def start_prometheus(
     tsdb_path = Path(tsdb_dir) if tsdb_dir else workdir / "prometheus-data"
     config_path = workdir / "prometheus.yml"
     config_path.write_text(
-        json.dumps(prometheus_config(scrape_targets, scrape_interval, rule_files, alertmanager_url), indent=2)
+        json.dumps(
+            prometheus_config(scrape_targets, scrape_interval, rule_files, alertmanager_url, drop_labels),
+            indent=2,
+        )
     )
     args = [
         f"--config.file={config_path}",

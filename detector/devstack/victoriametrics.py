@@ -28,7 +28,9 @@ from detector.devstack.running import RunningServer
 VICTORIAMETRICS_BINARY = os.environ.get("MESHPULSE_VICTORIAMETRICS_BIN", "/usr/bin/victoria-metrics")
 
 
-def victoriametrics_scrape_config(scrape_targets: Sequence[str], scrape_interval: str = "5s") -> dict:
+def victoriametrics_scrape_config(
+    scrape_targets: Sequence[str], scrape_interval: str = "5s", drop_labels: Sequence[str] = ()
+) -> dict:
     """The ``-promscrape.config`` content: the same job as the Prometheus devstack, nothing else.
 
     Only fields VictoriaMetrics' strict parser knows (no ``evaluation_interval``, no rules).
@@ -36,17 +38,15 @@ def victoriametrics_scrape_config(scrape_targets: Sequence[str], scrape_interval
     >>> victoriametrics_scrape_config(["127.0.0.1:8000"])["scrape_configs"][0]["honor_labels"]
     True
     """
-    return {
-        "global": {"scrape_interval": scrape_interval},
-        "scrape_configs": [
-            {
-                "job_name": SCRAPE_JOB,
-                "honor_labels": True,
-                "scrape_interval": scrape_interval,
-                "static_configs": [{"targets": list(scrape_targets)}],
-            }
-        ],
+    job: dict = {
+        "job_name": SCRAPE_JOB,
+        "honor_labels": True,
+        "scrape_interval": scrape_interval,
+        "static_configs": [{"targets": list(scrape_targets)}],
     }
+    if drop_labels:
+        job["metric_relabel_configs"] = [{"action": "labeldrop", "regex": "|".join(drop_labels)}]
+    return {"global": {"scrape_interval": scrape_interval}, "scrape_configs": [job]}
 
 
 class RunningVictoriaMetrics(RunningServer):
@@ -78,6 +78,7 @@ def start_victoriametrics(
     scrape_targets: Sequence[str] = (),
     scrape_interval: str = "5s",
     *,
+    drop_labels: Sequence[str] = (),
     extra_args: Sequence[str] = (),
     ready_timeout_s: float = 30.0,
 ) -> RunningVictoriaMetrics:
@@ -92,7 +93,7 @@ def start_victoriametrics(
     config_path = workdir / "promscrape.yml"
     data_path = workdir / "victoriametrics-data"
     config_path.write_text(
-        json.dumps(victoriametrics_scrape_config(scrape_targets, scrape_interval), indent=2)
+        json.dumps(victoriametrics_scrape_config(scrape_targets, scrape_interval, drop_labels), indent=2)
     )
     offset_ms = max(int(_seconds(scrape_interval) * 1000), 1)
     args = [

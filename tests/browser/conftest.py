@@ -2,7 +2,7 @@
 
 Simulator → real Prometheus → MeshPulse served by uvicorn on a real port (a browser
 needs one; ``TestClient`` is not a server). The warm-up is short (a 2 s cycle over
-40 s of live history), enough for the detectors' grace period and real charts.
+40 s of history, backfilled), enough for the detectors' grace period and real charts.
 Chromium is Debian's (``/usr/bin/chromium``): Playwright's own browser download is
 never used, so the tests run offline.
 """
@@ -23,7 +23,7 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from detector.api.app import create_app
-from detector.devstack import free_port, start_prometheus
+from detector.devstack import free_port, start_warm_prometheus
 from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.faults import FaultSchedule
@@ -33,6 +33,9 @@ from detector.simulate.traffic import Mesh
 
 INTERVAL = 2.0
 WARM_UP_S = 40.0
+LIVE_LEAD_S = 20.0
+"""Live scraping after the backfill, before MeshPulse starts: two 10 s rate windows. The first
+cycle scores at most its last point (40 s at 2 s, less the 20-point grace), after those windows."""
 CHROMIUM = os.environ.get("MESHPULSE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -79,12 +82,14 @@ class LiveStack:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     work = tmp_path_factory.mktemp("browser")
     topology = Topology.online_boutique(seed=5, ingress_rps=400.0)
-    sim = SimulatorServer(Mesh(topology, seed=5, start=time.time(), faults=FaultSchedule())).start()
-    prom = start_prometheus(work / "prom", [f"127.0.0.1:{sim.port}"], "1s")
+    mesh = Mesh(topology, seed=5, start=time.time() - WARM_UP_S, faults=FaultSchedule())
+    sim = SimulatorServer(mesh).start()
+    prom = start_warm_prometheus(
+        work, mesh, f"127.0.0.1:{sim.port}", live_lead_s=LIVE_LEAD_S, rate_window_s=10.0
+    )
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
     try:
-        time.sleep(WARM_UP_S)
         settings = Settings(
             prometheus_url=prom.url,
             scrape_interval_s=INTERVAL,

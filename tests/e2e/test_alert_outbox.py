@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from detector.api.app import create_app
-from detector.devstack import RunningAlertmanager, WebhookSink, start_alertmanager, start_prometheus
+from detector.devstack import RunningAlertmanager, WebhookSink, start_alertmanager, start_warm_prometheus
 from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.faults import FaultSchedule
@@ -29,6 +29,10 @@ from detector.simulate.traffic import Mesh
 
 INTERVAL = 2.0
 WARM_UP_S = 60.0  # 30 points at 2 s: past the detectors' 20-point grace after the first window is settled
+LIVE_LEAD_S = 40.0
+"""Live scraping after the backfill, before MeshPulse starts. The first cycle scores its last ~11
+points (22 s): the 10 s rate() windows that reach into the backfill hole must end before those
+(22 s + 10 s, plus query lag and step alignment)."""
 TARGET = {"service": "paymentservice", "signal": "error_ratio", "scope": "service"}
 
 
@@ -57,11 +61,13 @@ class Outbox:
 def outbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outbox]:
     work = tmp_path_factory.mktemp("outbox")
     topology = Topology.online_boutique(seed=7, ingress_rps=400.0)
-    sim = SimulatorServer(Mesh(topology, seed=7, start=time.time(), faults=FaultSchedule())).start()
-    prom = start_prometheus(work / "prom", [f"127.0.0.1:{sim.port}"], "1s")
+    mesh = Mesh(topology, seed=7, start=time.time() - WARM_UP_S, faults=FaultSchedule())
+    sim = SimulatorServer(mesh).start()
+    prom = start_warm_prometheus(
+        work, mesh, f"127.0.0.1:{sim.port}", live_lead_s=LIVE_LEAD_S, rate_window_s=10.0
+    )
     try:
         with WebhookSink() as sink, start_alertmanager(work / "am", sink.url, group_by=["..."]) as am:
-            time.sleep(WARM_UP_S)
             settings = Settings(
                 prometheus_url=prom.url,
                 alertmanager_url=am.url,

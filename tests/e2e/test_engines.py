@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from detector.api.app import create_app
-from detector.devstack import start_prometheus, start_victoriametrics
+from detector.devstack import start_warm_engines
 from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.faults import FaultSchedule
@@ -33,7 +33,11 @@ from detector.simulate.traffic import Mesh
 INTERVAL = 3.0
 """MeshPulse's cycle (and query step); both engines scrape every second."""
 WARM_UP_S = 70.0
-"""Grace of 20 points at the 3 s step, plus one 10 s rate window."""
+"""Grace of 20 points at the 3 s step, plus one 10 s rate window: history loaded into both engines."""
+LIVE_LEAD_S = 30.0
+"""Live scraping before the MeshPulses start. The first cycle scores its last 3-4 points (70 s at
+3 s, less the 20-point grace): the 10 s rate() windows that reach into the hole before the live
+scrape must end before those (12 s + 10 s, plus query lag and step alignment)."""
 VARIANTS = {
     "prometheus": ("prometheus", "sqlite"),
     "victoriametrics": ("victoriametrics", "sqlite"),
@@ -74,17 +78,22 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory, postgres_schemas: Any) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("engines")
     topology = Topology.online_boutique(seed=3, ingress_rps=400.0)
-    sim = SimulatorServer(Mesh(topology, seed=3, start=time.time(), faults=FaultSchedule())).start()
-    target = [f"127.0.0.1:{sim.port}"]
+    mesh = Mesh(topology, seed=3, start=time.time() - WARM_UP_S, faults=FaultSchedule())
+    sim = SimulatorServer(mesh).start()
     with ExitStack() as stop:
         stop.callback(sim.stop)
-        urls = {
-            "prometheus": stop.enter_context(start_prometheus(work / "prom", target, "1s")).url,
-            "victoriametrics": stop.enter_context(
-                start_victoriametrics(work / "vm", scrape_targets=target, scrape_interval="1s")
-            ).url,
-        }
-        time.sleep(WARM_UP_S)  # live history for the first cycle's warm-up query, on both engines
+        # one history, one mesh: both engines hold the same warm-up and scrape the same live counters
+        engines = start_warm_engines(
+            work,
+            mesh,
+            f"127.0.0.1:{sim.port}",
+            live_lead_s=LIVE_LEAD_S,
+            rate_window_s=10.0,
+            victoriametrics=True,
+        )
+        stop.callback(engines.stop)
+        assert engines.victoriametrics is not None
+        urls = {"prometheus": engines.prometheus.url, "victoriametrics": engines.victoriametrics.url}
         apis: dict[str, TestClient] = {}
         for variant, (engine, store) in VARIANTS.items():
             state = (

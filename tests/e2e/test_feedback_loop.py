@@ -26,7 +26,7 @@ from detector.act.gitops import GitOpsWriter
 from detector.api.app import create_app
 from detector.decide.manifests import to_yaml, virtual_service
 from detector.decide.records import DecideConfig, TrafficConfig
-from detector.devstack import RunningPrometheus, start_prometheus
+from detector.devstack import RunningPrometheus, start_warm_prometheus
 from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.exposition import Layout
@@ -37,6 +37,9 @@ from detector.simulate.traffic import Mesh
 
 INTERVAL = 3.0
 WARM_UP_S = 40.0
+LIVE_LEAD_S = 20.0
+"""Live scraping after the backfill, before MeshPulse starts: two 10 s rate windows. The first
+cycle (40 s at 3 s) is all grace, so the windows reaching into the backfill hole are never scored."""
 QUIET_S = 30.0
 NS = "default"
 CANARIES = ("productcatalogservice", "recommendationservice")
@@ -118,14 +121,17 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
             to_yaml(virtual_service(svc, NS, f"{svc}.{NS}.svc.cluster.local", {"v1": 50, "v2": 50}))
         )
     topology = Topology.online_boutique(seed=5, ingress_rps=400.0)
-    mesh = Mesh(topology, seed=5, start=time.time(), faults=FaultSchedule())
+    mesh = Mesh(topology, seed=5, start=time.time() - WARM_UP_S, faults=FaultSchedule())
     sim = SimulatorServer(mesh).start()
     follower = Follower(mesh, GitOpsWriter(gitops))
     thread = threading.Thread(target=follower.run, name="gitops-follower", daemon=True)
     thread.start()
-    prom = start_prometheus(work / "prom", [f"127.0.0.1:{sim.port}"], "1s")
+    # the committed 50/50 is in the mesh before its history is written, as it was before any scrape
+    wait_until(lambda: all(follower.history.get(svc) for svc in CANARIES), 10, 0.05)
+    prom = start_warm_prometheus(
+        work, mesh, f"127.0.0.1:{sim.port}", live_lead_s=LIVE_LEAD_S, rate_window_s=10.0
+    )
     try:
-        time.sleep(WARM_UP_S)
         settings = Settings(
             prometheus_url=prom.url,
             scrape_interval_s=INTERVAL,

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from detector.api.app import create_app
-from detector.devstack import RunningPrometheus, WebhookSink, start_alertmanager, start_prometheus
+from detector.devstack import RunningPrometheus, WebhookSink, start_alertmanager, start_warm_prometheus
 from detector.devstack.polling import wait_until
 from detector.settings import Settings
 from detector.simulate.faults import FaultSchedule
@@ -27,6 +27,11 @@ from detector.simulate.traffic import Mesh
 INTERVAL = 3.0
 """MeshPulse's cycle (and query step); Prometheus scrapes every second."""
 WARM_UP_S = 70.0
+"""History backfilled before the live scrape, and the first cycle's warm-up query."""
+LIVE_LEAD_S = 30.0
+"""Live scraping before MeshPulse starts. The first cycle scores its last 3-4 points (70 s at
+3 s, less the 20-point grace): the 10 s rate() windows that reach into the backfill hole must
+end before those (12 s + 10 s, plus query lag and step alignment)."""
 
 
 @dataclass
@@ -70,12 +75,13 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("e2e")
     topology = Topology.online_boutique(seed=3, ingress_rps=400.0)
-    mesh = Mesh(topology, seed=3, start=time.time(), faults=FaultSchedule())
+    mesh = Mesh(topology, seed=3, start=time.time() - WARM_UP_S, faults=FaultSchedule())
     sim = SimulatorServer(mesh).start()
-    prom = start_prometheus(work / "prom", [f"127.0.0.1:{sim.port}"], "1s")
+    prom = start_warm_prometheus(
+        work, mesh, f"127.0.0.1:{sim.port}", live_lead_s=LIVE_LEAD_S, rate_window_s=10.0
+    )
     try:
         with WebhookSink() as sink, start_alertmanager(work / "am", sink.url) as am:
-            time.sleep(WARM_UP_S)  # live history for the first cycle's warm-up query
             settings = Settings(
                 prometheus_url=prom.url,
                 alertmanager_url=am.url,
@@ -149,6 +155,15 @@ def test_latency_spike_is_detected(stack: Stack) -> None:
             e
             for e in stack.events(service="currencyservice", active=True)
             if e["signal"] in ("p50", "p90", "p99") and e["scope"] == "service"
+        ],
+        3 * INTERVAL + 2,
+    )
+    # the whole histogram moved too: the latency-shape signal sees it as well
+    wait_until(
+        lambda: [
+            e
+            for e in stack.events(service="currencyservice", signal="latency_shape", since=t0 - 1)
+            if e["scope"] == "service"
         ],
         3 * INTERVAL + 2,
     )
