@@ -163,15 +163,17 @@ class Pipeline:
             score=scored.score,
         )
         self._forget_stale(end, set(scored.keys))
+        # events that opened and closed inside the warm-up history are stored, not paged
+        warm_up, self.last_end = self.last_end is None, end
+        # Stored before anyone hears of them: a shard killed right after paging must leave
+        # its heir (or its own restart) the event it paged, or the heir pages a second one.
+        self._commit([c.event for c in changes])
         with self.telemetry.cycle_duration.labels("notify").time():
-            # events that opened and closed inside the warm-up history are stored, not paged
-            warm_up = self.last_end is None
-            self._notify(started, [] if warm_up else [c.event for c in changes if c.kind == "closed"])
+            said = self._notify(started, [] if warm_up else [c.event for c in changes if c.kind == "closed"])
         with self.telemetry.cycle_duration.labels("decide").time():
-            self._decide(end)
-        self.last_end = end
+            did = self._decide(end)
         record = CycleRecord(started, self.clock() - started, True, len(scored.keys))
-        self._commit(record, [c.event for c in changes])
+        self._record(record, resave=said or did)
         self._observe(scored, record)
         return record
 
@@ -205,24 +207,26 @@ class Pipeline:
         self.store.record_failure(record)
         return record
 
-    def _notify(self, now: float, closed: list[AnomalyEvent]) -> None:
+    def _notify(self, now: float, closed: list[AnomalyEvent]) -> bool:
+        """Page what is due; whether any alert went out (the dispatcher's state changed)."""
         alerts = self.dispatcher.due(now, self.tracker.active(), closed)
         if not alerts:
-            return
+            return False
         try:
             self.notifier.send(alerts)
         except NotifyError as exc:
             log.warning("alerts kept for the next cycle: %s", exc)
             self.telemetry.alert_failures.inc()
-            return
+            return False
         self.dispatcher.mark_sent(alerts, now)
         for alert in alerts:
             self.telemetry.alerts_sent.labels("resolved" if alert.ends_at else "firing").inc()
+        return True
 
-    def _decide(self, now: float) -> None:
-        """Recommendations from this cycle's data; only reached when the data is fresh."""
+    def _decide(self, now: float) -> bool:
+        """Recommendations from this cycle's data (only reached when the data is fresh); any?"""
         if self.actuator is None or self.decide_config.mode == "off":
-            return
+            return False
         routes = sorted(
             {f"{k.namespace}/{k.service}" for k in self.recent.series() if k.scope is Scope.SERVICE}
         )
@@ -239,6 +243,7 @@ class Pipeline:
         for result in self.actuator.handle(recommendations, now):
             self.telemetry.actions.labels(result.outcome).inc()
         self.telemetry.recommendations.inc(len(recommendations))
+        return bool(recommendations)
 
     def _take_over(self) -> None:
         """Adopt the state of services that came to this shard because their owner died."""
@@ -262,6 +267,7 @@ class Pipeline:
         """Merge the parts of a dead shard's ``saved`` state that belong to ``services``; how many."""
         part = split_state(saved, services)
         self.bank.import_state(part["bank"])
+        self.settler.resume(map(SeriesKey.from_id, part["bank"]))
         self.tracker.import_state({**self.tracker.export_state(), **part["tracker"]})
         mine = self.dispatcher.export_state()
         self.dispatcher.import_state({k: mine[k] | part[k] for k in ("sent", "resolving")})
@@ -305,7 +311,8 @@ class Pipeline:
             self.recent.forget(stale)
 
     # persistence ------------------------------------------------------------------------------
-    def _commit(self, record: CycleRecord, events: list[AnomalyEvent]) -> None:
+    def _commit(self, events: list[AnomalyEvent]) -> None:
+        """The cycle's events and all state, in one transaction, before anything is paged or done."""
         with self.store.transaction() as db:
             for dead, services in self._adopted.items():
                 self._hand_over(db, dead, services)
@@ -313,20 +320,26 @@ class Pipeline:
                 self.store.put_event(
                     db, event.key, event.id, event.started_at, event.ended_at, event_record(event)
                 )
-            self.store.put_state(
-                db,
-                self.state_name,
-                {
-                    "last_end": self.last_end,
-                    "bank": self.bank.export_state(),
-                    "tracker": self.tracker.export_state(),
-                    "dispatcher": self.dispatcher.export_state(),
-                    "decide": self.decide_state.to_dict(),
-                },
-                record.started_at,
-            )
-            self.store.put_cycle(db, record)
+            self._put_state(db)
         self._adopted = {}
+
+    def _record(self, record: CycleRecord, *, resave: bool) -> None:
+        """The cycle's record and, if alerts went out or something was recommended, the state again:
+        a restart must not page twice what was paged, nor forget a cooldown just started."""
+        with self.store.transaction() as db:
+            if resave:
+                self._put_state(db)
+            self.store.put_cycle(db, record)
+
+    def _put_state(self, db: Connection) -> None:
+        body = {
+            "last_end": self.last_end,
+            "bank": self.bank.export_state(),
+            "tracker": self.tracker.export_state(),
+            "dispatcher": self.dispatcher.export_state(),
+            "decide": self.decide_state.to_dict(),
+        }
+        self.store.put_state(db, self.state_name, body, self.clock())
 
     def _restore(self) -> None:
         saved = self.store.state(self.state_name)
@@ -334,6 +347,7 @@ class Pipeline:
             return
         self.last_end = saved.get("last_end")
         self.bank.import_state(saved.get("bank", {}))
+        self.settler.resume(map(SeriesKey.from_id, saved.get("bank", {})))
         self.tracker.import_state(saved.get("tracker", {}))
         self.dispatcher.import_state(saved.get("dispatcher", {}))
         if "decide" in saved:

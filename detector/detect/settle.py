@@ -14,6 +14,9 @@ data: neither healthy nor anomalous.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+
 import numpy as np
 
 from detector.series import SeriesBlock, SeriesKey
@@ -52,6 +55,16 @@ class GapSettler:
         for key, gap in zip(block.keys, latest_gap[:, -1], strict=True):
             self._last_gap[key] = float(gap)
         return SeriesBlock(block.keys, ts, np.where(unsettled, np.nan, block.values), block.histograms)
+
+    def resume(self, keys: Iterable[SeriesKey]) -> None:
+        """``keys`` go on from detector state saved by a shard that died or a process that restarted.
+
+        Prometheus kept their samples while nobody scored them, so their first points here are
+        no new series' half-empty window. Masking them would blind the heir of a killed shard
+        for one window in the middle of the incident it took over.
+        """
+        for key in keys:
+            self._last_gap[key] = -math.inf
 
     def forget(self, keys: list[SeriesKey]) -> None:
         for key in keys:

@@ -37,6 +37,7 @@ import pytest
 
 from detector.devstack import WebhookSink, free_port, start_alertmanager, start_prometheus
 from detector.devstack.polling import wait_until
+from detector.notify.alertmanager import rfc3339
 from detector.settings import Settings
 from detector.simulate.faults import FaultSchedule
 from detector.simulate.server import SimulatorServer
@@ -348,10 +349,9 @@ def test_a_killed_shards_services_and_alerts_are_taken_over_exactly_once(cluster
     carried_at = time.monotonic()
     assert carried == paged, "the heir paged the incident as a new one (another startsAt)"
 
-    # ... and scores the incident again once its first rate window has settled. Usually the stored
-    # event simply goes on; in about 1 run in 10 it closed within seconds of the takeover and a new
-    # one opened (Alertmanager dedups by labels, so (c) still sees one firing notification) --
-    # a flap after takeover that is not understood yet, so only "still watched" is asserted here.
+    # ... and goes on scoring the stored event itself, not a new one. (A victim killed between
+    # paging and storing the event once left its heir to open a second one, about 1 run in 10:
+    # a cycle now stores its events before it pages them.)
     def continued() -> list[dict[str, Any]]:
         found = heir.get("/api/v1/anomalies", service=TARGET, signal="error_ratio", active="true")
         events = [e for e in found or [] if e["scope"] == "service"]
@@ -360,13 +360,15 @@ def test_a_killed_shards_services_and_alerts_are_taken_over_exactly_once(cluster
     events = wait_until(continued, 5 + 4 * CYCLE_S, every_s=0.5)
     continued_at = time.monotonic()
     assert len(events) == 1, f"the incident is not watched once by its heir: {events}"
+    started = rfc3339(events[0]["started_at"])
+    assert {started} == set(paged.values()), "the heir scores a new event, not the one it took over"
 
     # (c) no duplicate: one firing notification per alert, each sent after the kill by its owner only
     time.sleep(max(0.0, carried_at + 2 * CYCLE_S - time.monotonic()))  # a duplicate would be out by now
     notified = cluster.notifications(TARGET)
     assert notified, "nothing about the incident reached the webhook"
-    for labels, statuses in notified.items():  # firing once; the flap above may resolve and re-fire
-        assert statuses[0] == "firing" and statuses.count("firing") <= 2, (labels, statuses)
+    for labels, statuses in notified.items():  # firing once (a resolution may follow)
+        assert statuses[0] == "firing" and statuses.count("firing") == 1, (labels, statuses)
     for labels, statuses in cluster.notifications().items():  # no re-page anywhere without a resolution
         assert all(a != "firing" or b != "firing" for a, b in itertools.pairwise(statuses)), labels
     post_kill = cluster.tap.posts(since=killed_at)

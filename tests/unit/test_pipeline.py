@@ -84,6 +84,29 @@ def test_restart_resumes_detector_state_and_open_events(parts):
     assert again.last_end == p.last_end
     assert [e.id for e in again.tracker.active()] == [e.id for e in p.tracker.active()]
     assert again.bank.export_state() == p.bank.export_state()
+    run(again, clock, 1)  # scored from its first cycle on: the restart is no gap in Prometheus
+    assert [e.last_seen for e in again.tracker.active()] == [again.last_end]
+
+
+def test_an_event_is_stored_before_it_is_paged(parts):
+    """A process killed right after paging must leave the event it paged to its restart or heir."""
+    make, mesh, notifier, clock = parts
+    p = make()
+    stored_when_paged: list[set[str]] = []
+    send = notifier.send
+
+    def send_and_look(alerts: list) -> None:
+        stored_when_paged.append({e["id"] for e in StateStore(p.settings.state_path).events(active=True)})
+        send(alerts)
+
+    notifier.send = send_and_look
+    run(p, clock, 2)
+    mesh.faults["cart"] = (clock.t, clock.t + 10 * STEP, Signal.ERROR_RATIO, 0.3)
+    run(p, clock, 3)
+    (event,) = p.tracker.active()
+    assert stored_when_paged and all(event.id in ids for ids in stored_when_paged)
+    saved = StateStore(p.settings.state_path).state("pipeline")["tracker"]
+    assert saved[event.key.id]["event"]["id"] == event.id
 
 
 def test_failed_alert_delivery_is_retried_next_cycle(parts):
@@ -194,6 +217,8 @@ def test_a_dead_shards_open_event_goes_on_at_its_new_owner_and_closes_there(tmp_
     assert not a.tracker.active() and "b" in a.source.ownership.membership.live
     cycle(a)  # 75 s: a sees b dead and takes cart over, open event and all
     assert [e.id for e in a.tracker.active()] == [event.id]
+    # ... and scores it at once: Prometheus kept cart's samples, so no new series' window to wait out
+    assert a.tracker.active()[0].last_seen == a.last_end
     for _ in range(15):
         cycle(a)
     sent = [x for x in notifiers["a"].sent if x.labels["service"] == "cart"]
