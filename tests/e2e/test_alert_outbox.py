@@ -105,7 +105,7 @@ def test_anomaly_that_opened_and_closed_during_an_outage_is_notified_firing_then
         found = outbox.events(service="paymentservice", signal="error_ratio", since=down_at)
         return [e for e in found if e["scope"] == "service" and e["started_at"] >= down_at - INTERVAL]
 
-    wait_until(target_events, 3 * INTERVAL + 5)
+    wait_until(target_events, 40)  # how soon is test_mesh_loop's to assert; here, what is delivered
     closed = wait_until(lambda: (es := target_events()) and all(e["ended_at"] for e in es) and es, 120)
     assert len(closed) == 1, f"the burst flapped: {closed}"
     assert outbox.sink.payloads == [], "Alertmanager was down, yet something was delivered"
