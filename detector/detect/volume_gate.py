@@ -13,6 +13,12 @@ the window, so its counting noise alone has a standard deviation of
 ``sqrt(rate / window)``; a change smaller than ``rate_z`` of those is not news,
 whatever the detector's learned scale says (it can be learned too tight on a quiet
 series).
+
+Latency quantiles too: a p99 over 40 requests is the largest one or two of them, so one
+slow request moves it by the whole tail. A quantile ``q`` point may only alarm when about
+``min_tail`` requests or more of its window lie above it (``n·(1 - q) ≥ min_tail``: p99
+needs 300 requests in the window, p90 30, p50 6); below that a change is not news, and
+the lower quantiles (which any real slowdown moves as well) carry the alarm.
 """
 
 from __future__ import annotations
@@ -90,6 +96,30 @@ def gate_rates(
     return dataclasses.replace(scored, score=score)
 
 
+QUANTILE = {Signal.P50: 0.5, Signal.P90: 0.9, Signal.P99: 0.99}
+"""The latency signals' quantiles."""
+
+
+def gate_latency(
+    scored: ScoredBlock, window_s: float, *, min_tail: float = 3.0, alarm: float = 0.5
+) -> ScoredBlock:
+    """Cap scores of latency quantiles resting on fewer than ``min_tail`` requests above them."""
+    rows = {key: i for i, key in enumerate(scored.keys)}
+    score = scored.score
+    for i, key in enumerate(scored.keys):
+        q = QUANTILE.get(key.signal)
+        j = rows.get(dataclasses.replace(key, signal=Signal.RATE)) if q is not None else None
+        if q is None or j is None:  # without a traffic figure the quantile is taken as it is
+            continue
+        with np.errstate(invalid="ignore"):
+            thin = scored.values[j] * window_s * (1.0 - q) < min_tail
+        if thin.any():
+            score = score.copy() if score is scored.score else score
+            score[i] = np.where(thin, np.minimum(score[i], alarm * 0.98), score[i])
+    return scored if score is scored.score else dataclasses.replace(scored, score=score)
+
+
 def gate_by_volume(scored: ScoredBlock, window_s: float) -> ScoredBlock:
-    """Both gates: 5xx ratios by their request counts, rates by their counting noise."""
-    return gate_rates(gate_error_ratios(scored, window_s), window_s)
+    """All gates: 5xx ratios by their request counts, rates by their counting noise, latency
+    quantiles by the requests above them."""
+    return gate_latency(gate_rates(gate_error_ratios(scored, window_s), window_s), window_s)

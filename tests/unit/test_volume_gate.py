@@ -68,3 +68,25 @@ def test_a_rate_change_within_counting_noise_is_not_an_alarm():
     assert gate_rates(rate_block(5.11, 3.08), window_s=10).score[0, 0] < 0.5  # 3.7 sd of Poisson noise
     assert gate_rates(rate_block(0.6, 3.08), window_s=60).score[0, 0] == pytest.approx(0.9)  # 11 sd
     assert gate_rates(rate_block(300.0, 100.0), window_s=10).score[0, 0] == pytest.approx(0.9)
+
+
+def latency_block(rate: float, signal: Signal) -> ScoredBlock:
+    key = SeriesKey("pay", "default", signal)
+    values = np.array([[160.0], [rate]])
+    expected = np.array([[48.0], [rate]])
+    return ScoredBlock(
+        [key, RATE], np.zeros(1), values, np.full((2, 1), 0.9), expected, expected * 0, expected * 2.4
+    )
+
+
+@pytest.mark.parametrize(
+    ("signal", "thin_rate", "enough_rate"),
+    [(Signal.P99, 25.0, 35.0), (Signal.P90, 2.5, 3.5), (Signal.P50, 0.5, 0.7)],
+)
+def test_a_latency_quantile_on_a_thin_tail_cannot_alarm(signal, thin_rate, enough_rate):
+    """Over a 10 s window p99 needs 300 requests (3 above it), p90 30, p50 6."""
+    from detector.detect.volume_gate import gate_latency
+
+    thin = gate_latency(latency_block(thin_rate, signal), window_s=10)
+    assert thin.score[0, 0] < 0.5 and thin.score[1, 0] == pytest.approx(0.9)
+    assert gate_latency(latency_block(enough_rate, signal), window_s=10).score[0, 0] == pytest.approx(0.9)
