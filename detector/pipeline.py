@@ -125,6 +125,8 @@ class Pipeline:
         """``namespace/service`` this shard owned last cycle (sharded only)."""
         self._adopted: dict[str, set[str]] = {}
         """Dead shard → services whose state was taken from its row, to remove there at commit."""
+        self._handed_over: list[AnomalyEvent] = []
+        """Open events of services let go to a joining shard, stored as ended at commit."""
         self._restore()
 
     # the cycle ----------------------------------------------------------------------------------
@@ -246,13 +248,16 @@ class Pipeline:
         return bool(recommendations)
 
     def _take_over(self) -> None:
-        """Adopt the state of services that came to this shard because their owner died."""
+        """Adopt the state of services that came to this shard because their owner died; let go of
+        those that went to a shard that joined."""
         if not isinstance(self.source, OwnedSource):
             return
         ownership = self.source.ownership
         owned = frozenset(ownership.owned)
-        gained, self._owned = owned - self._owned, owned
         membership = ownership.membership
+        if membership is not None:  # by the ownership rule: a service missing from one listing stays
+            self._let_go(frozenset(s for s in self._owned if not membership.owns(s)))
+        gained, self._owned = owned - self._owned, owned
         # the warm-up cycle rebuilds every detector from history; adopted state would see it twice
         if not gained or membership is None or not membership.dead or self.last_end is None:
             return
@@ -262,6 +267,37 @@ class Pipeline:
             if found:
                 self._adopted.setdefault(dead, set()).update(gained)
                 log.info("took over %d state entries of dead shard %s", found, dead)
+
+    def _let_go(self, services: frozenset[str]) -> None:
+        """Forget ``services``, now another live shard's: only their owner may page or act on them.
+
+        Their open events end here without a resolution: the new owner watches the incident on
+        and pages it under the same labels (Alertmanager keeps it one alert), while an event left
+        open would stay open in the store for ever, and re-sent from here, a second source.
+        """
+        if not services:
+            return
+        mine = [e for e in self.tracker.active() if service_of(e.key.id) in services]
+        tracked = map(SeriesKey.from_id, self.tracker.export_state())
+        keys = [k for k in {*self.bank.keys, *self.recent.series(), *tracked} if service_of(k.id) in services]
+        for forget in (self.bank.forget, self.settler.forget, self.recent.forget, self.tracker.forget):
+            forget(keys)
+        rest = split_state(
+            {"dispatcher": self.dispatcher.export_state(), "decide": self.decide_state.to_dict()},
+            services,
+            keep=False,
+        )
+        self.dispatcher.import_state({k: rest[k] for k in ("sent", "resolving")})
+        decide = self.decide_state.to_dict()
+        self.decide_state = DecideState.from_dict(
+            {**decide, **{k: rest[k] for k in ("routes", "circuit_at")}}
+        )
+        for event in mine:
+            event.ended_at = event.last_seen
+        self._handed_over.extend(mine)
+        log.info(
+            "let go of %d services (a shard joined), %d open events handed over", len(services), len(mine)
+        )
 
     def _adopt(self, saved: dict[str, Any], services: frozenset[str]) -> int:
         """Merge the parts of a dead shard's ``saved`` state that belong to ``services``; how many."""
@@ -316,12 +352,12 @@ class Pipeline:
         with self.store.transaction() as db:
             for dead, services in self._adopted.items():
                 self._hand_over(db, dead, services)
-            for event in events:
+            for event in [*self._handed_over, *events]:
                 self.store.put_event(
                     db, event.key, event.id, event.started_at, event.ended_at, event_record(event)
                 )
             self._put_state(db)
-        self._adopted = {}
+        self._adopted, self._handed_over = {}, []
 
     def _record(self, record: CycleRecord, *, resave: bool) -> None:
         """The cycle's record and, if alerts went out or something was recommended, the state again:

@@ -231,6 +231,60 @@ def test_a_dead_shards_open_event_goes_on_at_its_new_owner_and_closes_there(tmp_
     assert a.decide_state.circuit_at.keys() >= b.decide_state.circuit_at.keys()
 
 
+def test_a_shard_that_loses_services_to_a_joiner_lets_them_go_quietly(tmp_path):
+    """Scale-out: ``a`` watched everything and paged an incident on cart; ``b`` joins and owns cart.
+    From then on only ``b`` pages cart: ``a`` neither resolves nor re-sends it, forgets cart's
+    state (so a later restart cannot revive it) and stores its event as ended, not open for ever."""
+    from detector.shard.filter import OwnedSource
+    from detector.shard.leases import Leases
+
+    mesh, clock = FakeMesh(), Clock(T0)
+    notifiers = {s: RecordingNotifier() for s in "ab"}
+
+    def shard(shard_id: str) -> Pipeline:
+        settings = Settings(
+            scrape_interval_s=STEP, lookback_s=3600, state_path=tmp_path / "s.sqlite", shard_id=shard_id
+        )
+        store = StateStore(settings.state_path)
+        source = OwnedSource(mesh, Leases(store, shard_id, settings.lease_s, clock=clock))
+        return Pipeline(settings, source=source, store=store, notifier=notifiers[shard_id], clock=clock)
+
+    def cycle(*shards: Pipeline) -> None:
+        clock.t += STEP
+        for p in shards:
+            p.run_cycle()
+
+    a = shard("a")
+    for _ in range(3):
+        cycle(a)
+    mesh.faults["cart"] = (clock.t, clock.t + 20 * STEP, Signal.ERROR_RATIO, 0.3)
+    for _ in range(3):
+        cycle(a)
+    (event,) = [e for e in a.tracker.active() if e.key.service == "cart" and e.key.scope.value == "service"]
+    b = shard("b")
+    cycle(a, b)  # b warms up from history and pages cart; a has not seen b's lease yet
+    paged_by_a = len(notifiers["a"].sent)
+    cycle(a, b)  # a sees b: cart (and web) are b's now
+    assert not [e for e in a.tracker.active() if e.key.service in ("cart", "web")]
+    assert all(k.service not in ("cart", "web") for k in a.bank.keys)
+    for _ in range(4):
+        cycle(a, b)
+    from_a = [x for x in notifiers["a"].sent[paged_by_a:] if x.labels["service"] == "cart"]
+    assert from_a == [], "a still pages a service it no longer owns"
+    assert not any(x.resolved for x in notifiers["a"].sent if x.labels["service"] == "cart")
+    assert any(not x.resolved and x.labels["service"] == "cart" for x in notifiers["b"].sent)
+    # b rebuilt the incident from the same history: same series, same first point, same event id
+    assert event.id in {e.id for e in b.tracker.active()}
+    still_open = {e["id"] for e in a.store.events(service="cart") if e["ended_at"] is None}
+    assert still_open == {e.id for e in b.tracker.active() if e.key.service == "cart"}, (
+        "a's events stayed open"
+    )
+    left = a.store.state("pipeline/a")
+    assert not [k for k in left["tracker"] if "/cart/" in k] and not [
+        k for k in left["bank"] if "/cart/" in k
+    ]
+
+
 def test_a_detection_model_is_used_even_though_its_fresh_bank_is_empty(tmp_path):
     """``detector_model`` builds an empty bank; empty must not read as "none given"."""
     from detector.api.app import build_pipeline
