@@ -3,7 +3,9 @@
 Built-in kinds are also checked against the Kubernetes OpenAPI schemas when
 ``kubernetes-validate`` is installed (it ships the schemas, so it works offline); the
 Prometheus Operator kinds are checked by hand here. The PrometheusRule must carry exactly the
-groups of alerts/rules/*.yml, which promtool tests, so the two cannot drift.
+groups of alerts/rules/*.yml, which promtool tests, and of the recording rules MeshPulse's
+``recorded_histograms`` setting reads (deploy/prometheus/meshpulse-rules.yml, which
+``promtool check rules`` checks), so none of them can drift.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 RULES = ROOT / "alerts" / "rules"
+RECORDING_RULES = ROOT / "deploy" / "prometheus" / "meshpulse-rules.yml"
 NAMESPACE = "meshpulse"
 KUBERNETES_VERSION = "1.30.0"
 API_VERSIONS = {
@@ -34,7 +37,8 @@ API_VERSIONS = {
 }
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 RULE_HEADER = (
-    "# Generated from alerts/rules/*.yml (the files promtool tests); do not edit by hand.\n"
+    "# Generated from alerts/rules/*.yml and deploy/prometheus/meshpulse-rules.yml (the files promtool\n"
+    "# tests and checks); do not edit by hand.\n"
     "# Regenerate: .venv/bin/python tests/unit/test_k8s_manifests.py --write\n"
 )
 
@@ -60,7 +64,7 @@ def one(kind: str) -> dict[str, Any]:
 
 def rule_groups() -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
-    for path in sorted(RULES.glob("*.yml")):
+    for path in [*sorted(RULES.glob("*.yml")), RECORDING_RULES]:
         groups += yaml.safe_load(path.read_text())["groups"]
     return groups
 
@@ -206,6 +210,8 @@ def test_servicemonitor_scrapes_one_service_named_like_the_health_rules_job() ->
 def test_prometheusrule_carries_exactly_the_tested_rule_files() -> None:
     rule = one("PrometheusRule")
     assert rule == prometheus_rule(), "stale: regenerate with tests/unit/test_k8s_manifests.py --write"
+    recorded = {r.get("record") for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert "meshpulse_service:istio_request_duration_milliseconds_bucket:rate1m" in recorded
     for group in rule["spec"]["groups"]:
         assert group["name"] and group["rules"]
         for r in group["rules"]:
