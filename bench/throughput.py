@@ -158,7 +158,7 @@ def _baseline_state(n: int, bins: int) -> dict[str, np.ndarray]:
         "level": np.full(n, np.nan),
         "scale": np.zeros(n),
         "tail": np.zeros(n),
-        "cusum": np.zeros((n, 4)),
+        "cusum": np.zeros((n, 5)),
         "count": np.zeros(n, np.int64),
         "profile": np.zeros((n, bins)),
     }

@@ -138,7 +138,8 @@ def baseline(
                 c[2], c[3] = (c[2] + dev, c[3] + 1) if (c[0] > 0 or c[1] > 0) else (0.0, 0.0)
                 s = {1: c[0], -1: c[1], 0: max(c[0], c[1])}[int(direction[i])]
                 shift = s * s / (s * s + h * h)
-                if max(c[0], c[1]) >= h and c[3] >= absorb_after:
+                c[4] = c[4] + 1 if max(c[0], c[1]) >= h else 0.0  # points the sum has held at h
+                if c[4] >= absorb_after:
                     if (c[2] > 0) == (c[0] >= c[1]):  # the run's mean agrees with the side that fired
                         state["level"][i] += c[2] / c[3]
                     c[:] = 0.0

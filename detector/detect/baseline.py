@@ -52,7 +52,7 @@ class _State:
     @classmethod
     def new(cls, n: int) -> _State:
         zeros = np.zeros
-        return cls(np.full(n, np.nan), zeros(n), zeros(n), zeros((n, 4)), zeros(n, np.int64), zeros((n, 5)))
+        return cls(np.full(n, np.nan), zeros(n), zeros(n), zeros((n, 5)), zeros(n, np.int64), zeros((n, 5)))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ Per point, with ``base = level + profile[phase]`` (``phase < 0``: no season):
   direction, floored at 0): 0.5 exactly at ``thr`` sigmas, as in :mod:`kernels`;
 * CUSUM on the signed, clipped ``z``: ``S⁺ = max(0, S⁺ + z - k)``, ``S⁻`` alike;
   ``shift = S² / (S² + h²)`` for the direction(s) that matter, 0.5 at ``S = h``.
-  Once ``S ≥ h`` has lasted ``absorb_after`` points of the run, the level jumps by the
-  run's mean deviation and the sums restart: the shift is the new normal. The jump is
+  Once ``S ≥ h`` has lasted ``absorb_after`` points, the level jumps by the run's mean
+  deviation and the sums restart: the shift is reported for those points, then it is the
+  new normal. (Absorbing at the first point at ``h`` reported it once at most, never two
+  points in a row as the ensemble's confirmation needs: a 5-sigma step was never seen.) The jump is
   skipped when that mean points against the side that fired (a spike up followed by a
   drop): moving the level the wrong way would only deepen the alarm;
 * ``score = max(point, shift)``. Baseline updates are Huber-clipped to ``±clip·sigma``
@@ -64,10 +66,10 @@ from detector.detect.tiles import LANES, MIN_BLOCKED_POINTS, TILE, all_warm, fro
 # as one contiguous vector. One array at constant offsets, not one per variable: LLVM
 # then sees that the variables cannot overlap, where two dozen separate arrays would need
 # more run-time overlap checks than it is willing to emit, and it would not vectorise.
-_LVL, _MAD, _Q, _SP, _SN, _RSUM, _RLEN, _U, _NPK, _M1, _M2, _EX, _SEAS, _STEP, _OVER, _FLAG = (
-    k * LANES for k in range(16)
+_LVL, _MAD, _Q, _SP, _SN, _RSUM, _RLEN, _HELD, _U, _NPK, _M1, _M2, _EX, _SEAS, _STEP, _OVER, _FLAG = (
+    k * LANES for k in range(17)
 )
-_LANE_VALUES = 16 * LANES
+_LANE_VALUES = 17 * LANES
 _PEAK, _LEARN, _ABSORB = 1, 2, 4  # the flags the tile loop leaves for its scalar pass
 
 MIN_BLOCKED_SERIES = 8
@@ -105,8 +107,9 @@ def baseline_kernel(
 
     ``hyper`` = [alpha, scale_alpha, season_alpha, threshold, clip, tail_p, tail_step,
     tail_mult, cusum_k, cusum_h, cusum_clip] and optionally [evt_risk, evt_p0, evt_alpha].
-    ``cusum[i]`` = [S⁺, S⁻, run sum, run length]. ``peaks[i]`` = [u, peaks seen, m1, m2,
-    excess quantile] (the EVT tail; without it, or with ``evt_risk`` 0, no EVT).
+    ``cusum[i]`` = [S⁺, S⁻, run sum, run length, points the sum has been at ``h``].
+    ``peaks[i]`` = [u, peaks seen, m1, m2, excess quantile] (the EVT tail; without it, or
+    with ``evt_risk`` 0, no EVT).
     ``score`` is the combined score, ``shift`` the CUSUM part of it.
 
     Laid out like :func:`~detector.detect.kernels.robust_ewma_kernel`: from
@@ -209,7 +212,7 @@ def _load(
 ) -> None:
     """Series ``i``'s state into lane ``j``."""
     lanes[_LVL + j], lanes[_MAD + j], lanes[_Q + j] = level[i], scale[i], tail[i]
-    for k in range(4):
+    for k in range(5):
         lanes[_SP + k * LANES + j] = cusum[i, k]
     for k in range(5):
         lanes[_U + k * LANES + j] = peaks[i, k] if peaks is not None else 0.0
@@ -233,7 +236,7 @@ def _store(
     if nn[j] != 0:
         level[i] = lanes[_LVL + j]
     scale[i], tail[i], count[i] = lanes[_MAD + j], lanes[_Q + j], nn[j]
-    for k in range(4):
+    for k in range(5):
         cusum[i, k] = lanes[_SP + k * LANES + j]
     if peaks is not None:
         for k in range(5):
@@ -283,7 +286,13 @@ def _span(
     k, h, zclip, risk, p0, peak_alpha = _cusum_evt_settings(hyper)
     evt_on = with_peaks and risk > 0.0
     lvl, mad, q, n = lanes[_LVL + j], lanes[_MAD + j], lanes[_Q + j], nn[j]
-    sp, sn, rsum, rlen = lanes[_SP + j], lanes[_SN + j], lanes[_RSUM + j], lanes[_RLEN + j]
+    sp, sn, rsum, rlen, held = (
+        lanes[_SP + j],
+        lanes[_SN + j],
+        lanes[_RSUM + j],
+        lanes[_RLEN + j],
+        lanes[_HELD + j],
+    )
     u, n_peaks, m1, m2, excess = (
         lanes[_U + j],
         lanes[_NPK + j],
@@ -345,10 +354,11 @@ def _span(
                 rsum, rlen = 0.0, 0.0
             s = sp if sign > 0 else (sn if sign < 0 else max(sp, sn))
             s_shift = s * s / (s * s + h * h)
-            if max(sp, sn) >= h and rlen >= absorb_after:
+            held = held + 1.0 if max(sp, sn) >= h else 0.0
+            if held >= absorb_after:
                 if (rsum > 0.0) == (sp >= sn):  # a spike up must not carry a shift down up
                     lvl += rsum / rlen
-                sp, sn, rsum, rlen = 0.0, 0.0, 0.0, 0.0
+                sp, sn, rsum, rlen, held = 0.0, 0.0, 0.0, 0.0, 0.0
                 absorbed = True
         shift[i, t] = s_shift
         if evt_on and over > 0.0 and point < 0.5 and math.isfinite(over):
@@ -373,7 +383,13 @@ def _span(
             mad += scale_alpha * (abs(dev) - mad)
         n += 1
     lanes[_LVL + j], lanes[_MAD + j], lanes[_Q + j], nn[j] = lvl, mad, q, n
-    lanes[_SP + j], lanes[_SN + j], lanes[_RSUM + j], lanes[_RLEN + j] = sp, sn, rsum, rlen
+    lanes[_SP + j], lanes[_SN + j], lanes[_RSUM + j], lanes[_RLEN + j], lanes[_HELD + j] = (
+        sp,
+        sn,
+        rsum,
+        rlen,
+        held,
+    )
     lanes[_U + j], lanes[_NPK + j], lanes[_M1 + j], lanes[_M2 + j], lanes[_EX + j] = (
         u,
         n_peaks,
@@ -467,7 +483,10 @@ def _tile(
             rlen2 = rlen + 1.0 if run else 0.0
             s = sp2 if sign > 0 else (sn2 if sign < 0 else max(sp2, sn2))
             s_shift = s * s / (s * s + h * h) if on else 0.0
-            absorbed = on and max(sp2, sn2) >= h and rlen2 >= absorb_after
+            held = v[_HELD + j]
+            held2 = held + 1.0 if max(sp2, sn2) >= h else 0.0
+            absorbed = on and held2 >= absorb_after
+            v[_HELD + j] = held2 if on else held
             v[_SP + j] = sp2 if on else sp
             v[_SN + j] = sn2 if on else sn
             v[_RSUM + j] = rsum2 if on else rsum
@@ -498,7 +517,7 @@ def _tile(
             if flags & _ABSORB:  # as in _span: the level moves by the run's mean, the sums restart
                 if (v[_RSUM + j] > 0.0) == (v[_SP + j] >= v[_SN + j]):
                     v[_LVL + j] += v[_RSUM + j] / v[_RLEN + j]
-                v[_SP + j] = v[_SN + j] = v[_RSUM + j] = v[_RLEN + j] = 0.0
+                v[_SP + j] = v[_SN + j] = v[_RSUM + j] = v[_RLEN + j] = v[_HELD + j] = 0.0
             if flags & _LEARN and ph[j] >= 0:
                 profile[a + j, ph[j]] += v[_STEP + j]
             if flags & _PEAK:

@@ -57,7 +57,7 @@ def _state(n: int, seed: int, warm: bool) -> dict[str, np.ndarray]:
         "level": np.where(count != 0, rng.normal(0, 20, n), np.nan) if warm else np.full(n, np.nan),
         "scale": np.abs(rng.normal(2, 1, n)) * warm,
         "tail": np.abs(rng.normal(1, 0.5, n)) * warm,
-        "cusum": np.abs(rng.normal(0, 3, (n, 4))) * warm,
+        "cusum": np.c_[np.abs(rng.normal(0, 3, (n, 4))), rng.integers(0, 3, n)] * warm,
         "count": count,
         "peaks": peaks,
         "profile": rng.normal(0, 5, (n, BINS)),

@@ -40,7 +40,7 @@ def _check(values: np.ndarray, hyper: list[float], grace: int = 5, bins: int = 4
         "level": np.full(n, np.nan),
         "scale": np.zeros(n),
         "tail": np.zeros(n),
-        "cusum": np.zeros((n, 4)),
+        "cusum": np.zeros((n, 5)),
         "count": np.zeros(n, np.int64),
     }
     if peaks:
@@ -98,6 +98,26 @@ def test_a_flat_start_does_not_alarm_forever() -> None:
     x[100::37] = 1.0  # later, small blips of a low-volume count
     score = Ensemble().score_series(np.arange(x.size) * 3600.0, x).score
     assert (score[60:] < 0.5).mean() > 0.95
+
+
+@pytest.mark.parametrize("size", [5.0, 10.0, 30.0])
+def test_a_sustained_shift_is_reported_then_becomes_the_new_normal(size: float) -> None:
+    """A step of a few sigmas (a deploy that slows every request) must page once, then stop.
+
+    A 5-sigma step is under the ensemble's point threshold (3.5 sigmas, and twice the
+    series' own 99th-percentile residual); only the CUSUM sees it. It must hold the alarm
+    long enough to be confirmed, then re-baseline so the new level stops alarming.
+    """
+    from detector.detect.ensemble import Ensemble
+
+    x = np.random.default_rng(0).normal(100, 1, 3000)
+    x[1500:] += size
+    score = Ensemble().score_series(np.arange(x.size) * 60.0, x).score
+    alarm = np.flatnonzero(score[1500:] >= 0.5)
+    assert alarm.size >= 2 and alarm[0] <= 40  # reported, within 40 points (the CUSUM needs ~20)
+    assert alarm[-1] - alarm[0] < 60  # and then absorbed
+    assert (score[1500 + 100 :] < 0.5).all()
+    assert (score[100:1500] < 0.5).mean() > 0.999
 
 
 def test_detects_daily_and_weekly_and_not_noise() -> None:
