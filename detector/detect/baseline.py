@@ -19,7 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.detect.kernels_seasonal import baseline_kernel
-from detector.detect.periods import DAY, detect_period, fit_profile, median_step, phases
+from detector.detect.periods import (
+    DAY,
+    detect_period,
+    fit_profile,
+    fit_profile_stl,
+    median_step,
+    phases,
+    stl_bin_width,
+)
 from detector.detect.robust_ewma import SeriesParams
 
 CHECK_GROWTH = 1.5
@@ -27,6 +35,9 @@ FIRST_CHECK_S = 3 * DAY * CHECK_GROWTH
 
 
 OUTPUTS = ("score", "shift", "expected", "lower", "upper")
+PROFILE_FITS = ("median", "stl")
+"""How a season's profile is fitted: per-phase medians (:func:`~detector.detect.periods.fit_profile`,
+the default) or statsmodels' robust STL (:func:`~detector.detect.periods.fit_profile_stl`)."""
 
 
 @dataclass
@@ -99,7 +110,8 @@ class BaselineDetector:
     the level a normal point exceeds with probability ``evt_risk`` by the series' own
     extreme-value tail (see :mod:`detector.detect.evt`; ``evt_p0`` is the exceedance
     probability of the tail's base, ``evt_alpha`` the weight of the newest peak). ``cusum_h <= 0`` turns the
-    level-shift part off; ``seasonal=False`` never looks for a season. ``confirm``
+    level-shift part off; ``seasonal=False`` never looks for a season, ``profile_fit``
+    says how a season found is fitted (one of :data:`PROFILE_FITS`). ``confirm``
     points in a row must reach the alarm before the score does (see :func:`confirmed`),
     unless the series' step is ``confirm_span_s`` or more: an hourly point is already an
     aggregate of many scrapes, so one such point is its own confirmation.
@@ -121,6 +133,7 @@ class BaselineDetector:
         cusum_clip: float = 4.0,
         absorb_after: int = 5,
         seasonal: bool = False,
+        profile_fit: str = "median",
         confirm: int = 1,
         confirm_span_s: float = 3600.0,
         evt_risk: float = 0.0,
@@ -147,7 +160,9 @@ class BaselineDetector:
         self.threshold, self.clip, self.grace = threshold, clip, grace
         self.tail_p, self.tail_step, self.tail_mult = tail_p, tail_step, tail_mult
         self.cusum_k, self.cusum_h, self.cusum_clip = cusum_k, cusum_h, cusum_clip
-        self.absorb_after, self.seasonal = absorb_after, seasonal
+        if profile_fit not in PROFILE_FITS:
+            raise ValueError(f"profile_fit must be one of {', '.join(PROFILE_FITS)}, got {profile_fit!r}")
+        self.absorb_after, self.seasonal, self.profile_fit = absorb_after, seasonal, profile_fit
         self.confirm, self.confirm_span_s = confirm, confirm_span_s
         self.evt_risk, self.evt_p0, self.evt_alpha = evt_risk, evt_p0, evt_alpha
 
@@ -233,7 +248,11 @@ class BaselineDetector:
             if period:  # the season faded: carry on with the level it was riding on
                 state.level[0] = float(np.nanmedian(x[-20:]))
             return 0.0, 0.0, np.zeros((1, 1))
-        prof, level, scale = fit_profile(ts, x, new_period, bin_s)
+        if self.profile_fit == "stl":
+            bin_s = stl_bin_width(new_period, bin_s)
+            prof, level, scale = fit_profile_stl(ts, x, new_period, bin_s)
+        else:
+            prof, level, scale = fit_profile(ts, x, new_period, bin_s)
         if state.count[0] > 0 and np.isfinite(level):
             state.level[0] = level
             state.scale[0] = scale if scale > 0 else state.scale[0]

@@ -18,6 +18,10 @@ on at most ``cycles × MAX_BINS`` bin means, and the noise scale on a sample of 
 points. Medians are by partition, per-phase medians by one sort of a (cycles × bins)
 grid, and the one-cycle rolling median is computed every few hours and interpolated.
 
+Why not statsmodels' STL/MSTL for the profile: a robust STL fit costs ~270× this one at
+48 bins a cycle and ~9,600× at 288 (``bench/profile_fit.py``), and on the labelled data
+it did not detect better; :func:`fit_profile_stl` keeps it available for comparison.
+
 >>> import numpy as np
 >>> ts = np.arange(0, 10 * 86400, 3600.0)
 >>> x = 100 + 30 * np.sin(2 * np.pi * ts / 86400) + np.random.default_rng(0).normal(0, 2, ts.size)
@@ -41,6 +45,7 @@ MIN_STRENGTH = 0.3
 WEEK_MARGIN = 0.1
 TREND_POINTS_PER_CYCLE = 4  # cycle_median knots per cycle: every 6 h for a day
 SCALE_SAMPLE = 1024
+STL_MAX_BINS = 48  # bins per cycle for the statsmodels fit: STL's cost grows with the period
 
 
 def bin_width(period_s: float, step_s: float) -> float:
@@ -195,21 +200,81 @@ def fit_profile(
     first = int(np.searchsorted(ts, ts[-1] - cycles * period_s, side="left"))
     ts, x = ts[first:], x[first:]
     bins = round(period_s / bin_s)
-    per_cycle = max(1, len(ts) - int(np.searchsorted(ts, ts[-1] - period_s, side="left")))
     y, absidx = _binned(ts, x, bin_s)
     if not np.isfinite(y).all():
         return np.zeros(bins), float("nan"), 0.0
     roll = cycle_median(y, bins, max(1, bins // TREND_POINTS_PER_CYCLE))
     prof = np.nan_to_num(_phase_median(y - roll, absidx % bins, bins), nan=0.0)
-    # raw points only where needed: the recent ones for the level, and at most
-    # SCALE_SAMPLE, evenly spread, for the noise scale (a median costs O(n))
+    return prof, *_level_and_scale(ts, x, period_s, bin_s, prof, roll, int(absidx[0]))
+
+
+def _level_and_scale(
+    ts: np.ndarray,
+    x: np.ndarray,
+    period_s: float,
+    bin_s: float,
+    prof: np.ndarray,
+    trend: np.ndarray,
+    first_bin: int,
+) -> tuple[float, float]:
+    """The recent deseasonalised median, and 1.18 × the MAD of the raw residuals from trend + profile.
+
+    ``trend`` holds one value per bin from absolute bin ``first_bin`` on. Raw points only
+    where needed: the recent ones for the level, and at most :data:`SCALE_SAMPLE`, evenly
+    spread, for the noise scale (a median costs O(n)).
+    """
+    per_cycle = max(1, len(ts) - int(np.searchsorted(ts, ts[-1] - period_s, side="left")))
     recent = slice(len(x) - min(len(x), max(8, per_cycle // 8)), len(x))
     level = _median(_deseasoned(ts[recent], x[recent], prof, bin_s))
     pick = np.arange(0, len(x), max(1, len(x) // SCALE_SAMPLE))
-    at = np.floor(ts[pick] / bin_s).astype(np.int64) - absidx[0]
-    resid = _deseasoned(ts[pick], x[pick], prof, bin_s) - roll[at]
+    at = np.floor(ts[pick] / bin_s).astype(np.int64) - first_bin
+    resid = _deseasoned(ts[pick], x[pick], prof, bin_s) - trend[at]
     scale = 1.18 * _mad(resid) if np.isfinite(resid).any() else 0.0
-    return prof, level, scale
+    return level, scale
+
+
+def stl_bin_width(period_s: float, bin_s: float) -> float:
+    """The bin width :func:`fit_profile_stl` fits at: ``bin_s``, or coarser if that makes more than
+    :data:`STL_MAX_BINS` bins a cycle."""
+    return max(bin_s, period_s / STL_MAX_BINS)
+
+
+def fit_profile_stl(
+    timestamps: np.ndarray, values: np.ndarray, period_s: float, bin_s: float, cycles: int = 8
+) -> tuple[np.ndarray, float, float]:
+    """:func:`fit_profile`'s contract, with the profile from statsmodels' robust STL.
+
+    STL (Cleveland et al. 1990, LOESS seasonal and trend smoothers, robustness weights
+    against outliers) runs on the bin means of the last ``cycles`` cycles, at
+    ``stl_bin_width(period_s, bin_s)``: the caller must phase points with that width.
+    The profile is the per-phase median of STL's seasonal component over the last three
+    cycles (the season as it is now; the median fit takes all ``cycles``); level and scale are
+    taken from the raw points as in :func:`fit_profile`.
+
+    Why this is not the default: its cost. STL's smoothers span ``period`` points, so a
+    fit costs ~60 ms at 48 bins a cycle and ~2 s at a 1-min series' 288, where the
+    median fit costs ~0.2 ms whatever the period; a season is re-checked on every series
+    as its history grows. ``bench/eval.py`` scores both (``meshpulse-seasonal_stl``) and
+    ``bench/throughput.py`` times both end to end.
+    """
+    from statsmodels.tsa.seasonal import STL  # only this fit needs it: import when used
+
+    ts = np.asarray(timestamps, dtype=np.float64)
+    x = np.asarray(values, dtype=np.float64)
+    width = stl_bin_width(period_s, bin_s)
+    bins = round(period_s / width)
+    first = int(np.searchsorted(ts, ts[-1] - cycles * period_s, side="left"))
+    ts, x = ts[first:], x[first:]
+    y, absidx = _binned(ts, x, width)
+    if not np.isfinite(y).all() or len(y) < 2 * bins:
+        return np.zeros(bins), float("nan"), 0.0
+    fit = STL(y, period=bins, robust=True).fit()
+    seasonal, trend = np.asarray(fit.seasonal), np.asarray(fit.trend)
+    # the season as it is now: the median, per phase, of STL's seasonal over the last 3 cycles
+    # (one cycle alone carries any outlier its robustness weights missed, at the series' end)
+    recent_bins = min(len(y), 3 * bins)
+    prof = _phase_median(seasonal[-recent_bins:], absidx[-recent_bins:] % bins, bins)
+    return prof, *_level_and_scale(ts, x, period_s, width, prof, trend, int(absidx[0]))
 
 
 def _deseasoned(ts: np.ndarray, x: np.ndarray, prof: np.ndarray, bin_s: float) -> np.ndarray:

@@ -32,11 +32,12 @@ from detector.detect.ensemble import Ensemble
 from detector.detect.level_shift import LevelShift
 from detector.detect.multivariate import MultivariateForest
 from detector.detect.robust_ewma import RobustEWMA, SeriesParams
-from detector.detect.seasonal import Seasonal
+from detector.detect.seasonal import Seasonal, SeasonalSTL
 
 DETECTORS: dict[str, Callable[[], RobustEWMA | BaselineDetector]] = {
     "robust_ewma": RobustEWMA,
     "seasonal": Seasonal,
+    "seasonal_stl": SeasonalSTL,
     "level_shift": LevelShift,
     "ensemble": Ensemble,
 }

@@ -22,5 +22,24 @@ from detector.detect.baseline import BaselineDetector
 class Seasonal(BaselineDetector):
     """:class:`BaselineDetector` with season detection on, no CUSUM and no tail calibration."""
 
+    def __init__(
+        self, season_alpha: float = 0.05, threshold: float = 3.5, grace: int = 20, profile_fit: str = "median"
+    ):
+        super().__init__(
+            season_alpha=season_alpha,
+            threshold=threshold,
+            grace=grace,
+            seasonal=True,
+            profile_fit=profile_fit,
+        )
+
+
+class SeasonalSTL(Seasonal):
+    """:class:`Seasonal` with the profile fitted by statsmodels' robust STL instead of per-phase medians.
+
+    For comparison, not the default: see :func:`~detector.detect.periods.fit_profile_stl`
+    for what it does differently and what it costs.
+    """
+
     def __init__(self, season_alpha: float = 0.05, threshold: float = 3.5, grace: int = 20):
-        super().__init__(season_alpha=season_alpha, threshold=threshold, grace=grace, seasonal=True)
+        super().__init__(season_alpha=season_alpha, threshold=threshold, grace=grace, profile_fit="stl")

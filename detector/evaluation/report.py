@@ -68,7 +68,7 @@ def _registered(name: str) -> Scorer:
     return scorer
 
 
-MESHPULSE_DETECTORS = ("seasonal", "level_shift", "ensemble")
+MESHPULSE_DETECTORS = ("seasonal", "seasonal_stl", "level_shift", "ensemble")
 
 
 def detectors() -> dict[str, Scorer]:

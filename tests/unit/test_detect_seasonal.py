@@ -120,6 +120,29 @@ def test_a_sustained_shift_is_reported_then_becomes_the_new_normal(size: float) 
     assert (score[100:1500] < 0.5).mean() > 0.999
 
 
+def test_stl_profile_fit_recovers_the_season_like_the_median_fit() -> None:
+    from detector.detect.periods import STL_MAX_BINS, fit_profile, fit_profile_stl, stl_bin_width
+
+    rng = np.random.default_rng(2)
+    ts = np.arange(0, 8 * DAY, 300.0)  # 288 bins a day for the median fit, 48 for STL
+    x = 100 + 30 * np.sin(2 * np.pi * ts / DAY) + rng.normal(0, 2, ts.size)
+    x[rng.random(ts.size) < 0.01] += 200  # outliers: both fits are robust to them
+    for fit, width in ((fit_profile, 300.0), (fit_profile_stl, stl_bin_width(DAY, 300.0))):
+        prof, level, scale = fit(ts, x, DAY, 300.0)
+        assert len(prof) == round(DAY / width)
+        truth = 30 * np.sin(2 * np.pi * (np.arange(len(prof)) + 0.5) * width / DAY)
+        assert np.sqrt(np.mean((prof - prof.mean() - truth) ** 2)) < 2.0, fit.__name__
+        assert abs(level - 100) < 3 and 1.0 < scale < 4.0, (fit.__name__, level, scale)
+    assert round(DAY / stl_bin_width(DAY, 300.0)) == STL_MAX_BINS
+
+
+def test_profile_fit_is_checked() -> None:
+    from detector.detect.seasonal import Seasonal
+
+    with pytest.raises(ValueError, match="profile_fit"):
+        Seasonal(profile_fit="fourier")
+
+
 def test_detects_daily_and_weekly_and_not_noise() -> None:
     rng = np.random.default_rng(0)
     ts = np.arange(0, 28 * DAY, 3600.0)
