@@ -66,11 +66,11 @@ from detector.detect.tiles import LANES, MIN_BLOCKED_POINTS, TILE, all_warm, fro
 # as one contiguous vector. One array at constant offsets, not one per variable: LLVM
 # then sees that the variables cannot overlap, where two dozen separate arrays would need
 # more run-time overlap checks than it is willing to emit, and it would not vectorise.
-_LVL, _MAD, _Q, _SP, _SN, _RSUM, _RLEN, _HELD, _U, _NPK, _M1, _M2, _EX, _SEAS, _STEP, _OVER, _FLAG = (
+_LVL, _MAD, _Q, _SP, _SN, _RSUM, _RLEN, _HELD, _U, _NPK, _M1, _M2, _EX, _SEAS, _ON, _OVER, _FLAG = (
     k * LANES for k in range(17)
 )
 _LANE_VALUES = 17 * LANES
-_PEAK, _LEARN, _ABSORB = 1, 2, 4  # the flags the tile loop leaves for its scalar pass
+_PEAK, _ABSORB = 1, 2  # the flags the tile loop leaves for its scalar pass
 
 MIN_BLOCKED_SERIES = 8
 """Fewer series side by side than this take the per-series loop: the vectorised step
@@ -421,28 +421,38 @@ def _tile(
     """The post-warm-up part of :func:`_span` for series ``a : a + m`` on a time-major tile.
 
     ``tiles[_IN + t * LANES + j]`` holds the values; score, shift, expected, lower and
-    upper go to the same layout at their offsets. Each step is three loops over the series:
+    upper go to the same layout at their offsets. Each step is up to three loops over the series:
 
-    1. gather each series' season term (``profile[a + j, phase]``: a different column per
-       series, so a scalar loop, which keeps the next loop free of gathers);
+    1. the season term: each series holds its current profile value in ``_SEAS`` and,
+       only when its phase moves on, writes it back and reads the next one
+       (``profile[a + j, phase]``: a different column per series, so a scalar loop,
+       which keeps the next loop free of gathers and scatters);
     2. everything else, branch-free (a select for each ``if`` of :func:`_span`, a mask
        for "no data"), so LLVM vectorises it across the series: the same values in the
-       same order as :func:`_span`;
-    3. the two rare or scattered writes: the profile step (a different column per series)
-       and, for the few points that are new peaks, the GPD quantile
-       (:func:`~detector.detect.evt.gpd_excess_quantile`, a ``log`` or ``pow``), which only
-       the next step reads.
+       same order as :func:`_span`, the profile step included (on ``_SEAS``);
+    3. only in a step where some series has one: the rare parts, a re-baseline and, for
+       a new peak, the GPD quantile (:func:`~detector.detect.evt.gpd_excess_quantile`, a
+       ``log`` or ``pow``), which only the next step reads.
+
+    The held season terms go back to ``profile`` at the end of the tile.
     """
     alpha, scale_alpha, season_alpha, threshold, clip, tail_p, tail_step, tail_mult = _settings(hyper)
     k, h, zclip, risk, p0, peak_alpha = _cusum_evt_settings(hyper)
     evt_on = with_peaks and risk > 0.0
     cusum_on = h > 0.0
     v = lanes
+    for j in range(m):
+        ph[j], v[_SEAS + j], v[_ON + j] = -1, 0.0, 0.0
     for t in range(t1 - t0):
         for j in range(m):
             p = phase[a + j, t0 + t]
-            ph[j] = p
-            v[_SEAS + j] = profile[a + j, p] if p >= 0 else 0.0
+            if p != ph[j]:
+                if ph[j] >= 0:
+                    profile[a + j, ph[j]] = v[_SEAS + j]
+                ph[j] = p
+                v[_SEAS + j] = profile[a + j, p] if p >= 0 else 0.0
+                v[_ON + j] = 1.0 if p >= 0 else 0.0
+        rare = 0
         o = t * LANES
         for j in range(m):
             x = tiles[_IN + o + j]
@@ -455,7 +465,8 @@ def _tile(
                 v[_U + j],
             )
             sign = sg[j]
-            base = lvl + v[_SEAS + j]
+            seas = v[_SEAS + j]
+            base = lvl + seas
             sigma = max(SIGMA_PER_MAD * mad, fa[j] + fr[j] * abs(base))
             thr = max(threshold, tail_mult * q)
             thr = max(thr, u + excess) if evt_on and n_peaks >= MIN_PEAKS and excess > 0.0 else thr
@@ -509,17 +520,19 @@ def _tile(
                 if clipped
                 else (mad + scale_alpha * (abs(dev) - mad) if flat else mad)
             )
-            v[_STEP + j] = season_alpha * dc
-            v[_FLAG + j] = (_PEAK if peak else 0) + (_LEARN if learn else 0) + (_ABSORB if absorbed else 0)
+            v[_SEAS + j] = seas + season_alpha * dc if learn and v[_ON + j] > 0.0 else seas
+            flags = (_PEAK if peak else 0) + (_ABSORB if absorbed else 0)
+            v[_FLAG + j] = flags
+            rare += flags
             nn[j] += ok
+        if rare == 0:
+            continue
         for j in range(m):
             flags = int(v[_FLAG + j])
             if flags & _ABSORB:  # as in _span: the level moves by the run's mean, the sums restart
                 if (v[_RSUM + j] > 0.0) == (v[_SP + j] >= v[_SN + j]):
                     v[_LVL + j] += v[_RSUM + j] / v[_RLEN + j]
                 v[_SP + j] = v[_SN + j] = v[_RSUM + j] = v[_RLEN + j] = v[_HELD + j] = 0.0
-            if flags & _LEARN and ph[j] >= 0:
-                profile[a + j, ph[j]] += v[_STEP + j]
             if flags & _PEAK:
                 n_peaks = v[_NPK + j] + 1.0
                 w = max(1.0 / n_peaks, peak_alpha)
@@ -528,6 +541,9 @@ def _tile(
                 v[_M1 + j] += w * (over - v[_M1 + j])
                 v[_M2 + j] += w * (over * over - v[_M2 + j])
                 v[_EX + j] = gpd_excess_quantile(v[_M1 + j], v[_M2 + j], p0, risk)
+    for j in range(m):
+        if ph[j] >= 0:
+            profile[a + j, ph[j]] = v[_SEAS + j]
 
 
 @kernel

@@ -13,7 +13,7 @@ they take the same kind of input:
   ``refit(history)`` on a schedule and ``score(points)`` in between (T × F).
 
 >>> sorted(DETECTORS)
-['ensemble', 'level_shift', 'robust_ewma', 'seasonal']
+['ensemble', 'level_shift', 'robust_ewma', 'seasonal', 'seasonal_stl']
 >>> sorted(HISTOGRAM_DETECTORS), sorted(MULTIVARIATE_DETECTORS)
 (['distribution_shift'], ['multivariate'])
 >>> type(make("seasonal")).__name__
