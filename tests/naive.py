@@ -256,6 +256,56 @@ def phase_median(d: np.ndarray, lead: int, bins: int) -> np.ndarray:
     return out
 
 
-def window_median(y: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    """Twin of ``kernels_seasonal.window_median_kernel``."""
-    return np.array([float(np.median(y[s : s + width])) for s in starts])
+def season_strength(y: np.ndarray, lead: int, bins: int) -> float:
+    """Twin of ``kernels_seasonal.season_strength_kernel``."""
+    n = len(y)
+    c = np.concatenate([[0.0], np.cumsum(y)])
+    i = np.arange(n)
+    lo, hi = np.maximum(i - bins // 2, 0), np.minimum(i - bins // 2 + bins, n)
+    d = y - (c[hi] - c[lo]) / (hi - lo)
+    ph = (lead + i) % bins
+    cut = n - bins
+    prof = phase_median(d[:cut], lead, bins)
+    spread = float(np.median(np.abs(d[cut:] - np.median(d[cut:]))))
+    if not spread > 0:
+        return -1.0
+    r = d[cut:] - prof[ph[cut:]]
+    return 1.0 - (float(np.median(np.abs(r - np.median(r)))) / spread) ** 2
+
+
+def trend_profile(y: np.ndarray, lead: int, bins: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Twin of ``kernels_seasonal.trend_profile_kernel``: ``(trend, profile)``."""
+    n = len(y)
+    if n <= bins:
+        trend = np.full(n, float(np.median(y)) if n else math.nan)
+    else:
+        centres = np.arange(0, n + stride - 1, max(1, stride))
+        centres[-1] = n - 1
+        starts = np.clip(centres - bins // 2, 0, n - bins)
+        med = np.array([float(np.median(y[s : s + bins])) for s in starts])
+        trend = np.interp(np.arange(n), centres, med)
+    return trend, np.nan_to_num(phase_median(y - trend, lead, bins), nan=0.0)
+
+
+def level_scale(
+    ts: np.ndarray,
+    x: np.ndarray,
+    bin_s: float,
+    prof: np.ndarray,
+    trend: np.ndarray,
+    first_bin: int,
+    recent_from: int,
+    pick_step: int,
+) -> tuple[float, float]:
+    """Twin of ``kernels_seasonal.level_scale_kernel``."""
+    b = np.floor(ts / bin_s).astype(np.int64)
+    deseasoned = x - prof[b % len(prof)]
+    recent = deseasoned[recent_from:]
+    recent = recent[np.isfinite(recent)]
+    level = float(np.median(recent)) if len(recent) else math.nan
+    pick = np.arange(0, len(x), pick_step)
+    r = deseasoned[pick] - trend[b[pick] - first_bin]
+    r = r[np.isfinite(r)]
+    if not len(r):
+        return level, 0.0
+    return level, 1.18 * float(np.median(np.abs(r - np.median(r))))

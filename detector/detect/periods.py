@@ -15,11 +15,14 @@ across restarts and checkpoints. Cycles are cut into at most :data:`MAX_BINS` bi
 Cost: a re-check runs on every series as its history grows, so it must cost a small
 fraction of scoring. Only the binning (a kernel) touches every raw point; the rest works
 on at most ``cycles × MAX_BINS`` bin means, and the noise scale on a sample of raw
-points. Medians are by partition, per-phase medians by one sort of a (cycles × bins)
-grid, and the one-cycle rolling median is computed every few hours and interpolated.
+points. The one-cycle rolling median is computed every few hours and interpolated. The
+binning, the season check, the trend and profile, and the level and scale are one kernel
+call each (:mod:`detector.detect.kernels_seasonal`): as a dozen numpy steps each, a
+season check cost 2× and a fit 1.6× as much, and together they were two thirds of the
+ensemble's time end to end at a 1-min step.
 
-Why not statsmodels' STL/MSTL for the profile: a robust STL fit costs ~270× this one at
-48 bins a cycle and ~9,600× at 288 (``bench/profile_fit.py``), and on the labelled data
+Why not statsmodels' STL/MSTL for the profile: a robust STL fit costs ~400× this one at
+48 bins a cycle and ~14,000× at 288 (``bench/profile_fit.py``), and on the labelled data
 it did not detect better; :func:`fit_profile_stl` keeps it available for comparison.
 
 >>> import numpy as np
@@ -35,7 +38,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.detect.kernels_seasonal import bin_means_kernel, phase_median_kernel, window_median_kernel
+from detector.detect.kernels_seasonal import (
+    bin_means_kernel,
+    level_scale_kernel,
+    phase_median_kernel,
+    season_strength_kernel,
+    trend_profile_kernel,
+)
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -43,7 +52,7 @@ MAX_BINS = 288
 MIN_CYCLES = 3  # two to fit a profile, one to test it on
 MIN_STRENGTH = 0.3
 WEEK_MARGIN = 0.1
-TREND_POINTS_PER_CYCLE = 4  # cycle_median knots per cycle: every 6 h for a day
+TREND_POINTS_PER_CYCLE = 4  # rolling-median knots per cycle: every 6 h for a day
 SCALE_SAMPLE = 1024
 STL_MAX_BINS = 48  # bins per cycle for the statsmodels fit: STL's cost grows with the period
 
@@ -73,15 +82,6 @@ def _binned(ts: np.ndarray, x: np.ndarray, bin_s: float) -> tuple[np.ndarray, np
     return means, np.arange(first, last + 1)
 
 
-def _centred_mean(y: np.ndarray, width: int) -> np.ndarray:
-    """Mean of a centred window of ``width`` points, shortened at the ends (``y`` finite)."""
-    c = np.concatenate([[0.0], np.cumsum(y)])
-    i = np.arange(len(y))
-    lo = np.maximum(i - width // 2, 0)
-    hi = np.minimum(i - width // 2 + width, len(y))
-    return (c[hi] - c[lo]) / (hi - lo)
-
-
 def _phase_median(d: np.ndarray, ph: np.ndarray, bins: int) -> np.ndarray:
     """Median of ``d`` per phase ``0..bins-1`` (NaN for a phase never seen).
 
@@ -105,10 +105,6 @@ def _median(v: np.ndarray) -> float:
     return float(p[h]) if n % 2 else 0.5 * float(p[h] + p[:h].max())
 
 
-def _mad(x: np.ndarray) -> float:
-    return _median(np.abs(x - _median(x)))
-
-
 def season_strength(ts: np.ndarray, x: np.ndarray, period_s: float, bin_s: float) -> float:
     """Out-of-sample share of the (robust) variance the profile explains on the last cycle.
 
@@ -118,14 +114,7 @@ def season_strength(ts: np.ndarray, x: np.ndarray, period_s: float, bin_s: float
     bins = round(period_s / bin_s)
     if len(y) < MIN_CYCLES * bins or not np.isfinite(y).all():
         return -1.0
-    d = y - _centred_mean(y, bins)
-    ph = absidx % bins
-    cut = len(y) - bins
-    prof = _phase_median(d[:cut], ph[:cut], bins)
-    spread = _mad(d[cut:])
-    if not spread > 0:
-        return -1.0
-    return 1.0 - (_mad(d[cut:] - prof[ph[cut:]]) / spread) ** 2
+    return float(season_strength_kernel(y, int(absidx[0] % bins), bins))
 
 
 def median_step(ts: np.ndarray, sample: int = 256) -> float:
@@ -166,31 +155,13 @@ def detect_period(
     return 0.0, 0.0
 
 
-def cycle_median(y: np.ndarray, bins: int, stride: int) -> np.ndarray:
-    """Median of the one-cycle window (``bins`` points) around each point of ``y`` (finite).
-
-    Computed every ``stride`` points and interpolated in between: the trend under a
-    season moves slowly, and a median per point would cost a sort per point. Windows
-    near either end are the first or last full cycle; a series shorter than one cycle
-    gets its overall median.
-    """
-    if len(y) <= bins:
-        return np.full(len(y), float(np.median(y)) if len(y) else np.nan)
-    centres = np.arange(0, len(y) + stride - 1, max(1, stride))
-    centres[-1] = len(y) - 1
-    starts = np.clip(centres - bins // 2, 0, len(y) - bins)
-    med = np.empty(len(starts))
-    window_median_kernel(np.ascontiguousarray(y, dtype=np.float64), starts, bins, med)
-    return np.interp(np.arange(len(y)), centres, med)
-
-
 def fit_profile(
     timestamps: np.ndarray, values: np.ndarray, period_s: float, bin_s: float, cycles: int = 8
 ) -> tuple[np.ndarray, float, float]:
     """``(profile, level, scale)`` from the last ``cycles`` cycles of history.
 
     ``profile`` (bins,) is the median over cycles, per phase, of each bin's mean
-    deviation from the one-cycle rolling median (:func:`cycle_median`, on bin means:
+    deviation from the one-cycle rolling median (``trend_profile_kernel``, on bin means:
     a 1-min series is profiled at 5-min bins anyway); ``level`` the recent
     deseasonalised median; ``scale`` the residuals' mean absolute deviation (from their
     median one, ×1.18 for Gaussian noise), what the kernel keeps as ``scale``.
@@ -203,8 +174,8 @@ def fit_profile(
     y, absidx = _binned(ts, x, bin_s)
     if not np.isfinite(y).all():
         return np.zeros(bins), float("nan"), 0.0
-    roll = cycle_median(y, bins, max(1, bins // TREND_POINTS_PER_CYCLE))
-    prof = np.nan_to_num(_phase_median(y - roll, absidx % bins, bins), nan=0.0)
+    roll, prof = np.empty(len(y)), np.empty(bins)
+    trend_profile_kernel(y, int(absidx[0] % bins), bins, max(1, bins // TREND_POINTS_PER_CYCLE), roll, prof)
     return prof, *_level_and_scale(ts, x, period_s, bin_s, prof, roll, int(absidx[0]))
 
 
@@ -220,17 +191,17 @@ def _level_and_scale(
     """The recent deseasonalised median, and 1.18 × the MAD of the raw residuals from trend + profile.
 
     ``trend`` holds one value per bin from absolute bin ``first_bin`` on. Raw points only
-    where needed: the recent ones for the level, and at most :data:`SCALE_SAMPLE`, evenly
-    spread, for the noise scale (a median costs O(n)).
+    where needed: the recent ones (the last eighth of a cycle) for the level, and at most
+    :data:`SCALE_SAMPLE`, evenly spread, for the noise scale (a median costs O(n)).
     """
     per_cycle = max(1, len(ts) - int(np.searchsorted(ts, ts[-1] - period_s, side="left")))
-    recent = slice(len(x) - min(len(x), max(8, per_cycle // 8)), len(x))
-    level = _median(_deseasoned(ts[recent], x[recent], prof, bin_s))
-    pick = np.arange(0, len(x), max(1, len(x) // SCALE_SAMPLE))
-    at = np.floor(ts[pick] / bin_s).astype(np.int64) - first_bin
-    resid = _deseasoned(ts[pick], x[pick], prof, bin_s) - trend[at]
-    scale = 1.18 * _mad(resid) if np.isfinite(resid).any() else 0.0
-    return level, scale
+    recent_from = len(x) - min(len(x), max(8, per_cycle // 8))
+    level, scale = level_scale_kernel(
+        np.ascontiguousarray(ts, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float64), bin_s,
+        np.ascontiguousarray(prof, dtype=np.float64), np.ascontiguousarray(trend, dtype=np.float64),
+        first_bin, recent_from, max(1, len(x) // SCALE_SAMPLE),
+    )  # fmt: skip
+    return float(level), float(scale)
 
 
 def stl_bin_width(period_s: float, bin_s: float) -> float:
@@ -253,7 +224,7 @@ def fit_profile_stl(
 
     Why this is not the default: its cost. STL's smoothers span ``period`` points, so a
     fit costs ~60 ms at 48 bins a cycle and ~2 s at a 1-min series' 288, where the
-    median fit costs ~0.2 ms whatever the period; a season is re-checked on every series
+    median fit costs ~0.14 ms whatever the period; a season is re-checked on every series
     as its history grows. ``bench/eval.py`` scores both (``meshpulse-seasonal_stl``) and
     ``bench/throughput.py`` times both end to end.
     """
@@ -275,7 +246,3 @@ def fit_profile_stl(
     recent_bins = min(len(y), 3 * bins)
     prof = _phase_median(seasonal[-recent_bins:], absidx[-recent_bins:] % bins, bins)
     return prof, *_level_and_scale(ts, x, period_s, width, prof, trend, int(absidx[0]))
-
-
-def _deseasoned(ts: np.ndarray, x: np.ndarray, prof: np.ndarray, bin_s: float) -> np.ndarray:
-    return x - prof[np.floor(ts / bin_s).astype(np.int64) % len(prof)]

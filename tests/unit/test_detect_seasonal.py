@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from detector.detect.csv_score import InputError, score_csv, score_points
@@ -247,18 +246,21 @@ def test_period_helpers_match_plain_numpy() -> None:
     assert np.isnan(periods._phase_median(y[:10], ph[:10], 24)[:7]).all()  # phases never seen
     for v in (y, y[:7], np.r_[y[:5], np.nan]):
         assert periods._median(v) == pytest.approx(np.nanmedian(v))
-    centred = pd.Series(y).rolling(24, center=True, min_periods=1).mean().to_numpy()
-    np.testing.assert_allclose(periods._centred_mean(y, 24), centred)
-    med = periods.cycle_median(y, 100, 1)
-    assert med[500] == pytest.approx(np.median(y[450:550]))
-    assert med[0] == pytest.approx(np.median(y[:100]))  # the first full cycle at the start
+    trend, _ = naive.trend_profile(y, 0, 100, 1)
+    assert trend[500] == pytest.approx(np.median(y[450:550]))
+    assert trend[0] == pytest.approx(np.median(y[:100]))  # the first full cycle at the start
     ts = np.r_[np.arange(0.0, 600.0, 60.0), 700.0, np.arange(760.0, 60000.0, 60.0)]
     assert periods.median_step(ts) == 60.0 and periods.median_step(ts[:2]) == 60.0
 
 
 @pytest.mark.parametrize("lead", [0, 5])
 def test_profile_kernels_match_twins(lead: int) -> None:
-    from detector.detect.kernels_seasonal import phase_median_kernel, window_median_kernel
+    from detector.detect.kernels_seasonal import (
+        level_scale_kernel,
+        phase_median_kernel,
+        season_strength_kernel,
+        trend_profile_kernel,
+    )
 
     rng = np.random.default_rng(6)
     holes = rng.normal(0, 1, 200)
@@ -268,8 +270,25 @@ def test_profile_kernels_match_twins(lead: int) -> None:
             got = np.empty(bins)
             phase_median_kernel(d, lead, got)
             np.testing.assert_allclose(got, naive.phase_median(d, lead, bins), equal_nan=True)
-    y = rng.normal(0, 1, 300)
-    for width, starts in ((24, np.array([0, 100, 276])), (7, np.arange(0, 290, 13)), (300, np.array([0]))):
-        got = np.empty(len(starts))
-        window_median_kernel(y, starts, width, got)
-        np.testing.assert_allclose(got, naive.window_median(y, starts, width))
+    seasonal = 5 * np.sin(np.arange(400) * 2 * np.pi / 24) + rng.normal(0, 1, 400)
+    for y in (seasonal, rng.normal(0, 1, 300), np.full(96, 2.0), rng.normal(0, 1, 24), rng.normal(0, 1, 7)):
+        for bins, stride in ((24, 6), (24, 1), (7, 3), (24, 1000)):
+            trend, prof = np.empty(len(y)), np.empty(bins)
+            trend_profile_kernel(y, lead, bins, stride, trend, prof)
+            want_trend, want_prof = naive.trend_profile(y, lead, bins, stride)
+            np.testing.assert_allclose(trend, want_trend, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(prof, want_prof, rtol=1e-12, atol=1e-12)
+            if len(y) >= 3 * bins:
+                got_s = season_strength_kernel(y, lead, bins)
+                assert got_s == pytest.approx(naive.season_strength(y, lead, bins), rel=1e-12, abs=1e-12)
+    noise = rng.normal(0, 1, 400)
+    assert season_strength_kernel(seasonal, lead, 24) > 0.8 and season_strength_kernel(noise, lead, 24) < 0.0
+    ts = np.arange(0, 3000.0, 10.0)
+    x = np.sin(ts / 300.0) + rng.normal(0, 0.1, ts.size)
+    x[::17] = np.nan
+    prof, trend = rng.normal(0, 1, 30), rng.normal(0, 0.1, 20)
+    for recent_from, step in ((250, 7), (0, 1), (300, 50)):
+        got = level_scale_kernel(ts, x, 150.0, prof, trend, 0, recent_from, step)
+        want = naive.level_scale(ts, x, 150.0, prof, trend, 0, recent_from, step)
+        np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+    assert level_scale_kernel(ts, np.full(ts.size, np.nan), 150.0, prof, trend, 0, 250, 7)[1] == 0.0
