@@ -39,11 +39,14 @@ Per point, with ``base = level + profile[phase]`` (``phase < 0``: no season):
   make every later point infinitely anomalous, for good.
 
 Layout: as :func:`~detector.detect.kernels.robust_ewma_kernel`, ``LANES`` series at a time
-in time-major tiles (:mod:`detector.detect.tiles`) once every one of them is warm. The
-vectorised step is bound by its divisions (one reciprocal of sigma serves z and the
-CUSUM's z), the rare or scattered parts (a re-baseline, a new peak's GPD fit, the
-profile step) run in a scalar pass after each step, and the per-series loop, which
-the blocked one matches bit for bit, takes everything else.
+in time-major tiles (:mod:`detector.detect.tiles`) once every one of them is warm: each
+series holds its current season term, the step is vectorised across the series (one
+reciprocal of sigma serves z and the CUSUM's z: divisions bound it), and the rare parts
+(a re-baseline, a new peak's GPD fit) run in a scalar pass only in a step that has one.
+The per-series loop, which the blocked one matches bit for bit, takes everything else.
+
+The season re-check's kernels follow (binning, strength, trend and profile, level and
+scale): see :mod:`detector.detect.periods`.
 
 ``cusum_h <= 0`` disables the CUSUM (shift stays 0). Non-finite values are no data:
 NaN scores, state untouched. While ``count < grace`` scores are 0 and level/scale are
@@ -75,7 +78,8 @@ _PEAK, _ABSORB = 1, 2  # the flags the tile loop leaves for its scalar pass
 MIN_BLOCKED_SERIES = 8
 """Fewer series side by side than this take the per-series loop: the vectorised step
 runs 4 or 8 series per instruction, and a lone series (``Ensemble.score_series``) would
-pay the tile loop's selects and scalar passes for nothing (~1.5× slower)."""
+pay the tile loop's selects and scalar passes for nothing (~1.4× slower)."""
+
 # The tile: values in, then the five outputs, each ``TILE × LANES`` time-major.
 _IN, _SCORE, _SHIFT, _EXP, _LOW, _UP = (k * TILE * LANES for k in range(6))
 
